@@ -1,0 +1,336 @@
+"""Tracking consumers: upstream integration events -> a downstream's store, exactly once in effect.
+
+One durable pull consumer per (downstream, upstream stream, partition). A batch of waiting
+messages is applied in one transaction together with a tracking record (upstream partition,
+last upstream notification id); only after the commit are the messages acked. A redelivered
+message finds its position already tracked and is acked without effect.
+
+Failures: a message that cannot be decoded goes to the dead-letter stream at once (retrying
+cannot help). A message whose handler fails is retried in place with exponential backoff while
+its lease is extended; after `max_deliver` attempts (counting JetStream redeliveries) it goes to
+the dead-letter stream with an alert and the rest flows. Retrying in place, rather than NAKing
+and fetching on, is what keeps per-store order: a NAKed message would be overtaken by the
+messages behind it. On shutdown every unprocessed message is NAKed for prompt redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Tracking
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from tillstream.bus import partition_filter, stream_name
+from tillstream.codec import H_MSG_ID, ReceivedEvent, UndecodableEventError, decode
+from tillstream.events.v1 import alerts_pb2
+from tillstream.eventstore import ServiceApplication
+from tillstream.telemetry import span_from
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A decoded message with its upstream position."""
+
+    position: int
+    event: ReceivedEvent
+
+
+class Sink(Protocol):
+    """Where a consumer's effects go: one transaction per call, with the tracking record."""
+
+    def position(self, tracking_name: str) -> int:
+        """The last upstream position applied for `tracking_name` (0 when none)."""
+        ...
+
+    def apply(self, tracking_name: str, deliveries: Sequence[Delivery]) -> None:
+        """Apply all `deliveries` and track the last position, all or nothing."""
+        ...
+
+
+class UnitOfWork:
+    """The aggregates a batch touches: loaded once, changed in memory, saved together."""
+
+    def __init__(self, app: ServiceApplication) -> None:
+        self.app = app
+        self.aggregates: dict[UUID, Aggregate] = {}
+
+    def get(self, aggregate_id: UUID) -> Any:
+        """The aggregate as changed so far in this batch, or None when it does not exist."""
+        if aggregate_id in self.aggregates:
+            return self.aggregates[aggregate_id]
+        aggregate = self.app.get_or_none(aggregate_id)
+        if aggregate is not None:
+            self.aggregates[aggregate_id] = aggregate
+        return aggregate
+
+    def add(self, aggregate: Aggregate) -> None:
+        self.aggregates[aggregate.id] = aggregate
+
+
+Handler = Callable[[ReceivedEvent, UnitOfWork], None]
+
+
+class EventSourcedSink:
+    """A sink that turns upstream events into new domain events of an eventsourcing app."""
+
+    def __init__(self, app: ServiceApplication, handlers: dict[str, Handler]) -> None:
+        self.app = app
+        self.handlers = handlers
+
+    def position(self, tracking_name: str) -> int:
+        return self.app.tracked_position(tracking_name)
+
+    def apply(self, tracking_name: str, deliveries: Sequence[Delivery]) -> None:
+        uow = UnitOfWork(self.app)
+        for delivery in deliveries:
+            handler = self.handlers.get(delivery.event.event_type)
+            if handler is not None:
+                with span_from(
+                    delivery.event.headers, f"consume {delivery.event.event_type}"
+                ):
+                    handler(delivery.event, uow)
+        self.app.record_processed(
+            uow.aggregates.values(), Tracking(tracking_name, deliveries[-1].position)
+        )
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    skipped_duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def upstream_position(msg: Msg) -> int:
+    """The upstream notification id from `Nats-Msg-Id = <service>:<id>`."""
+    msg_id = (msg.headers or {}).get(H_MSG_ID, "")
+    _, _, number = msg_id.rpartition(":")
+    if not number.isdigit():
+        raise UndecodableEventError(f"message on {msg.subject} has no usable {H_MSG_ID}")
+    return int(number)
+
+
+class Consumer:
+    """A durable pull consumer that applies upstream events to a sink, in order."""
+
+    def __init__(
+        self,
+        downstream: str,
+        upstream: str,
+        partition: int,
+        js: JetStreamContext,
+        sink: Sink,
+        *,
+        executor: Executor | None = None,
+        batch_size: int = 256,
+        max_deliver: int = 5,
+        backoff_base: float = 0.1,
+        backoff_max: float = 5.0,
+        on_applied: Callable[[Sequence[Delivery]], None] | None = None,
+    ) -> None:
+        self.downstream = downstream
+        self.upstream = upstream
+        self.partition = partition
+        self.js = js
+        self.sink = sink
+        self.executor = executor
+        self.batch_size = batch_size
+        self.max_deliver = max_deliver
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.on_applied = on_applied
+        self.stats = ConsumerStats()
+        self.durable = f"{downstream}-{upstream}-p{partition}"
+        self.tracking_name = f"{upstream}.p{partition}"
+        self.stream = stream_name(upstream)
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            filter_subject=partition_filter(self.upstream, self.partition),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=30,
+            # Never let JetStream drop a message on its own: the dead-letter decision is ours.
+            max_deliver=-1,
+            max_ack_pending=max(self.batch_size * 4, 1000),
+        )
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, fn, *args)
+
+    async def run(self, stop: asyncio.Event, fetch_timeout: float = 0.5) -> None:
+        """Consume until `stop` is set; rides out broker restarts."""
+        backoff = 0.05
+        sub = None
+        while not stop.is_set():
+            try:
+                if sub is None:
+                    sub = await self.js.pull_subscribe(
+                        self.config().filter_subject or "",
+                        durable=self.durable,
+                        stream=self.stream,
+                        config=self.config(),
+                    )
+                try:
+                    msgs = await sub.fetch(self.batch_size, timeout=fetch_timeout)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                await self.process(msgs, stop)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer %s: %s; retrying in %.2fs", self.durable, exc, backoff)
+                if sub is not None:
+                    try:
+                        await sub.unsubscribe()
+                    except Exception:  # the connection may be gone; a new one comes
+                        log.debug("consumer %s: unsubscribe failed", self.durable)
+                    sub = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def process(self, msgs: Sequence[Msg], stop: asyncio.Event | None = None) -> None:
+        """Apply a fetched batch: in order, once, acking only what is committed."""
+        self.stats.batches += 1
+        tracked = await self._call(self.sink.position, self.tracking_name)
+        pending: list[tuple[Msg, Delivery]] = []
+        for index, msg in enumerate(msgs):
+            try:
+                position = upstream_position(msg)
+                if position <= tracked:
+                    # Already applied (a redelivery): ack it, with no effect.
+                    self.stats.skipped_duplicates += 1
+                    await msg.ack()
+                    continue
+                delivery = Delivery(position, decode(msg.subject, msg.data, msg.headers))
+            except UndecodableEventError as exc:
+                # Poison: apply what came before it, then set it aside and go on.
+                await self._apply(pending, stop)
+                pending = []
+                await self._dead_letter(msg, str(exc))
+                continue
+            except Exception:
+                await self._nak_all([m for m, _ in pending] + list(msgs[index:]))
+                raise
+            pending.append((msg, delivery))
+            tracked = position
+        await self._apply(pending, stop)
+
+    async def _apply(
+        self, pending: list[tuple[Msg, Delivery]], stop: asyncio.Event | None
+    ) -> None:
+        if not pending:
+            return
+        try:
+            await self._call(self.sink.apply, self.tracking_name, [d for _, d in pending])
+        except Exception as exc:
+            log.info("consumer %s: batch of %d failed (%s); one by one", self.durable,
+                     len(pending), exc)
+            for position, (msg, delivery) in enumerate(pending):
+                if stop is not None and stop.is_set():
+                    await self._nak_all([m for m, _ in pending[position:]])
+                    return
+                await self._apply_one(msg, delivery, stop)
+            return
+        for msg, _ in pending:
+            await msg.ack()
+        self.stats.applied += len(pending)
+        if self.on_applied is not None:
+            self.on_applied([d for _, d in pending])
+
+    async def _apply_one(self, msg: Msg, delivery: Delivery, stop: asyncio.Event | None) -> None:
+        attempts = max(msg.metadata.num_delivered, 1)
+        while True:
+            try:
+                await self._call(self.sink.apply, self.tracking_name, [delivery])
+            except Exception as exc:
+                if attempts >= self.max_deliver:
+                    await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", attempts)
+                    return
+                self.stats.retries += 1
+                delay = min(self.backoff_base * 2 ** (attempts - 1), self.backoff_max)
+                log.warning("consumer %s: %s at %s, attempt %d, retry in %.2fs",
+                            self.durable, exc, msg.subject, attempts, delay)
+                await msg.in_progress()
+                if stop is not None and stop.is_set():
+                    await msg.nak()
+                    return
+                await asyncio.sleep(delay)
+                attempts += 1
+                continue
+            await msg.ack()
+            self.stats.applied += 1
+            if self.on_applied is not None:
+                self.on_applied([delivery])
+            return
+
+    async def _dead_letter(self, msg: Msg, reason: str, deliveries: int | None = None) -> None:
+        """Copy the message to the dead-letter stream, raise an alert, then ack it."""
+        meta = msg.metadata
+        stream_seq = meta.sequence.stream
+        headers = dict(msg.headers or {})
+        original_id = headers.pop(H_MSG_ID, "")
+        headers.update(
+            {
+                H_MSG_ID: f"dlq:{self.durable}:{stream_seq}",
+                "Tillstream-Dead-Letter-Reason": reason[:1000],
+                "Tillstream-Original-Msg-Id": original_id,
+                "Tillstream-Original-Subject": msg.subject,
+                "Tillstream-Original-Stream-Seq": str(stream_seq),
+                "Tillstream-Consumer": self.durable,
+            }
+        )
+        await self.js.publish(f"deadletter.{self.durable}", msg.data, headers=headers)
+        alert = alerts_pb2.DeadLettered(
+            consumer=self.durable,
+            upstream_stream=self.stream,
+            upstream_sequence=stream_seq,
+            subject=msg.subject,
+            event_type=(msg.headers or {}).get("Tillstream-Event-Type", ""),
+            error=reason[:1000],
+            deliveries=deliveries or meta.num_delivered,
+        )
+        await self.js.publish(
+            f"alerts.{self.downstream}.deadletter",
+            alert.SerializeToString(),
+            headers={
+                H_MSG_ID: f"alert:dlq:{self.durable}:{stream_seq}",
+                "Tillstream-Event-Type": alert.DESCRIPTOR.full_name,
+                "Tillstream-Schema-Version": "1",
+            },
+        )
+        log.error("consumer %s: dead-lettered %s (seq %d): %s", self.durable, msg.subject,
+                  stream_seq, reason)
+        self.stats.dead_lettered += 1
+        self.stats.errors.append(reason)
+        await msg.ack()
+
+    async def _nak_all(self, msgs: Sequence[Msg]) -> None:
+        for msg in msgs:
+            try:
+                await msg.nak()
+            except Exception:  # connection gone: the ack wait redelivers them anyway
+                log.debug("consumer %s: nak failed", self.durable)
+
+    async def lag(self) -> int:
+        """Messages not yet acked by this consumer (pending plus in flight)."""
+        info = await self.js.consumer_info(self.stream, self.durable)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)

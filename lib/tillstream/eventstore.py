@@ -1,0 +1,117 @@
+"""Event-store wiring for every service's eventsourcing Application.
+
+SQLite file per service under the data directory by default; PostgreSQL (a schema per service)
+when a DSN is configured; the AES-GCM payload cipher whenever a key is configured. Everything
+goes through eventsourcing's own persistence modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Notification, ProcessRecorder, Recording, Tracking
+from psycopg.conninfo import conninfo_to_dict
+
+from tillstream.settings import Settings
+from tillstream.telemetry import current_traceparent
+
+A = TypeVar("A", bound=Aggregate)
+
+
+def event_store_env(settings: Settings, service: str) -> dict[str, str]:
+    """The eventsourcing environment for one service's event store."""
+    env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
+    if settings.postgres_dsn:
+        params = conninfo_to_dict(settings.postgres_dsn)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=str(params.get("dbname", "postgres")),
+            POSTGRES_HOST=str(params.get("host", "127.0.0.1")),
+            POSTGRES_PORT=str(params.get("port", "5432")),
+            POSTGRES_USER=str(params.get("user", "postgres")),
+            POSTGRES_PASSWORD=str(params.get("password", "")),
+            POSTGRES_SCHEMA=service,
+            POSTGRES_POOL_SIZE="4",
+        )
+    else:
+        path = settings.service_dir(service) / "events.sqlite"
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=str(path),
+            SQLITE_LOCK_TIMEOUT="10",
+        )
+    if settings.cipher_key:
+        env.update(
+            CIPHER_TOPIC="eventsourcing.cryptography:AESCipher",
+            CIPHER_KEY=settings.cipher_key,
+        )
+    return env
+
+
+class ServiceApplication(Application[UUID]):
+    """An eventsourcing Application whose recorder also keeps tracking records.
+
+    Its notification log is the outbox the relay reads; consumers record the events they cause
+    together with the upstream position (a tracking record) in one transaction.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._listeners: list[Callable[[], None]] = []
+
+    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
+
+    def on_recorded(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from the writing thread) after every committed write."""
+        self._listeners.append(listener)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        # Stamp the current trace context on the new events, so the relay can carry it on.
+        trace_headers = current_traceparent()
+        if trace_headers.get("traceparent"):
+            for domain_event in processing_event.events:
+                domain_event.__dict__["traceparent"] = trace_headers["traceparent"]
+        return super()._record(processing_event)
+
+    def record_processed(
+        self, aggregates: Iterable[Aggregate], tracking: Tracking
+    ) -> list[Recording[UUID]]:
+        """Write the pending events of `aggregates` and `tracking` in one transaction."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        processing.collect_events(*aggregates)
+        recordings = self._record(processing)
+        self._notify(recordings)
+        return recordings
+
+    def tracked_position(self, upstream: str) -> int:
+        """The last upstream position recorded for `upstream` (0 when none)."""
+        return self.process_recorder.max_tracking_id(upstream) or 0
+
+    def notifications(self, start: int, limit: int) -> Sequence[Notification]:
+        return self.recorder.select_notifications(start=start, limit=limit)
+
+    def events_stored(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def get_or_none(self, aggregate_id: UUID) -> Any:
+        """The aggregate, or None when it does not exist."""
+        from eventsourcing.application import AggregateNotFoundError
+
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None

@@ -1,0 +1,193 @@
+"""The outbox relay: a service's notification log -> its JetStream stream, exactly once.
+
+Each integration event is published with `Nats-Msg-Id = <service>:<notification id>`, so a
+republished notification is dropped by the stream's duplicate window, and with
+`Nats-Expected-Last-Msg-Id` naming the previous message, so a second relay running at the same
+time is fenced: its publish is refused, it re-reads the stream's last message and goes on from
+there. The relay keeps no checkpoint: it resumes from the last message in its own stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
+
+from tillstream.bus import stream_name
+from tillstream.codec import H_MSG_ID, Contracts, IntegrationEvent
+from tillstream.eventstore import ServiceApplication
+
+log = logging.getLogger(__name__)
+
+#: JetStream's answers to a failed expectation: wrong last msg id, wrong last sequence.
+FENCED_ERROR_CODES = {10070, 10071}
+
+
+class RelayFencedError(RuntimeError):
+    """Another relay published in between; this one must re-read the stream's head."""
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    skipped_private: int = 0
+    fenced: int = 0
+    position: int = 0
+
+
+class Relay:
+    """Publishes a service's integration events from its notification log, in order."""
+
+    def __init__(
+        self,
+        service: str,
+        app: ServiceApplication,
+        contracts: Contracts,
+        js: JetStreamContext,
+        *,
+        batch_size: int = 500,
+        reader: Executor | None = None,
+        ack_timeout: float = 10.0,
+        before_publish: Callable[[Sequence[Notification]], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.stream = stream_name(service)
+        self.app = app
+        self.contracts = contracts
+        self.js = js
+        self.batch_size = batch_size
+        self.reader = reader
+        self.ack_timeout = ack_timeout
+        self.before_publish = before_publish
+        self.stats = RelayStats()
+        self.last_msg_id: str | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def position(self) -> int:
+        """The last notification id this relay knows to be in the stream (or skipped)."""
+        return self.stats.position
+
+    def wake(self) -> None:
+        """Thread-safe: new notifications were recorded."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def resync(self) -> None:
+        """Take the position from the last message in the stream."""
+        info = await self.js.stream_info(self.stream)
+        if info.state.last_seq == 0 or info.state.messages == 0:
+            self.last_msg_id = None
+            self.stats.position = 0
+            return
+        last = await self.js.get_msg(self.stream, seq=info.state.last_seq)
+        msg_id = (last.headers or {}).get(H_MSG_ID, "")
+        prefix = f"{self.service}:"
+        if not msg_id.startswith(prefix):
+            raise RuntimeError(f"stream {self.stream} ends with a foreign message id {msg_id!r}")
+        self.last_msg_id = msg_id
+        self.stats.position = int(msg_id[len(prefix):])
+
+    async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+        """Relay until `stop` is set; survives broker restarts and fencing."""
+        self._loop = asyncio.get_running_loop()
+        synced = False
+        backoff = 0.05
+        while not stop.is_set():
+            try:
+                if not synced:
+                    await self.resync()
+                    synced = True
+                done = await self.publish_pending()
+                backoff = 0.05
+                if done:
+                    continue
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=idle, return_when="FIRST_COMPLETED")
+                waiter.cancel()
+                stopper.cancel()
+            except RelayFencedError:
+                self.stats.fenced += 1
+                synced = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker down, timeouts: re-read the head and go on
+                log.warning("relay %s: %s; retrying in %.2fs", self.service, exc, backoff)
+                synced = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _read(self, start: int) -> Sequence[Notification]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.reader, self.app.notifications, start, self.batch_size
+        )
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many notifications it went past (0: none waiting)."""
+        notifications = await self._read(self.stats.position + 1)
+        if not notifications:
+            return 0
+        outgoing: list[tuple[int, IntegrationEvent, Any]] = []
+        for notification in notifications:
+            domain_event = self.app.mapper.to_domain_event(notification)
+            integration = self.contracts.to_integration(domain_event)
+            if integration is not None:
+                outgoing.append((notification.id, integration, domain_event))
+        if self.before_publish is not None:
+            self.before_publish(notifications)
+        if outgoing:
+            await self._publish(outgoing)
+        # Everything up to here is in the stream or private: go past the private tail too.
+        self.stats.position = notifications[-1].id
+        self.stats.skipped_private += len(notifications) - len(outgoing)
+        return len(notifications)
+
+    async def _publish(self, outgoing: list[tuple[int, IntegrationEvent, Any]]) -> None:
+        futures = []
+        previous = self.last_msg_id
+        for notification_id, integration, domain_event in outgoing:
+            msg_id = f"{self.service}:{notification_id}"
+            headers = integration.headers(msg_id)
+            traceparent = getattr(domain_event, "traceparent", None)
+            if traceparent:
+                headers["traceparent"] = traceparent
+            if previous is None:
+                headers["Nats-Expected-Last-Sequence"] = "0"
+            else:
+                headers["Nats-Expected-Last-Msg-Id"] = previous
+            futures.append(
+                await self.js.publish_async(
+                    integration.subject, integration.payload(), headers=headers
+                )
+            )
+            previous = msg_id
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), self.ack_timeout
+            )
+        except TimeoutError:
+            for future in futures:
+                future.cancel()
+            raise
+        # Advance over the contiguous prefix that the stream accepted.
+        for (notification_id, _, _), result in zip(outgoing, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, APIError) and result.err_code in FENCED_ERROR_CODES:
+                    raise RelayFencedError(str(result))
+                raise result
+            self.last_msg_id = f"{self.service}:{notification_id}"
+            self.stats.position = notification_id
+            if not getattr(result, "duplicate", False):
+                self.stats.published += 1

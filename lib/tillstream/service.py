@@ -1,0 +1,213 @@
+"""The service host: runs one service's application, relay, consumers and command handlers.
+
+Every service's main.py builds a ServiceDefinition (its composition root) and hands it to
+`run_service`; the host connects to NATS, makes sure the streams exist, and runs until SIGTERM
+or SIGINT, then stops cleanly: consumers finish their batch, the relay its publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from tillstream import telemetry
+from tillstream.bus import command_subject, connect, ensure_platform_streams
+from tillstream.codec import Contracts
+from tillstream.consumer import Consumer, Sink
+from tillstream.eventstore import ServiceApplication
+from tillstream.relay import Relay
+from tillstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class CommandError(Exception):
+    """A command was refused; `code` says why in one word for the caller."""
+
+    def __init__(self, message: str, code: str = "rejected") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service is made of; built by the service's composition root."""
+
+    name: str
+    app: ServiceApplication | None = None
+    contracts: Contracts | None = None
+    #: upstream service name -> the sink its events go to
+    subscriptions: dict[str, Sink] = field(default_factory=dict)
+    #: command name -> handler (JSON in, JSON out), on `cmd.<service>.<store>.<command>`
+    commands: dict[str, CommandHandler] = field(default_factory=dict)
+    #: extra numbers for `status` (events stored, ...)
+    stats: Callable[[], dict[str, Any]] | None = None
+    close: Callable[[], None] | None = None
+
+
+def encode_reply(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+
+class ServiceHost:
+    """Runs a ServiceDefinition against NATS."""
+
+    def __init__(self, definition: ServiceDefinition, settings: Settings, nats_url: str) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.nats_url = nats_url
+        # One writer thread: the application is used by one thread at a time, and the event
+        # loop never blocks on the database.
+        self.db = ThreadPoolExecutor(1, thread_name_prefix=f"{definition.name}-db")
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix=f"{definition.name}-relay")
+        self.relay: Relay | None = None
+        self.consumers: list[Consumer] = []
+        self.started = time.time()
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.commands_handled = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        d = self.definition
+        telemetry.setup(d.name, self.settings.otel_exporter)
+        self.nc = await connect(self.nats_url, f"tillstream-{d.name}")
+        self.js = self.nc.jetstream()
+        await ensure_platform_streams(self.js, self.settings.partitions)
+        tasks: list[asyncio.Task[None]] = []
+        if d.app is not None and d.contracts is not None:
+            self.relay = Relay(
+                d.name, d.app, d.contracts, self.js,
+                batch_size=self.settings.relay_batch, reader=self.reader,
+            )
+            d.app.on_recorded(self.relay.wake)
+            tasks.append(asyncio.create_task(self.relay.run(stop), name="relay"))
+        for upstream, sink in d.subscriptions.items():
+            for partition in range(self.settings.partitions):
+                consumer = Consumer(
+                    d.name, upstream, partition, self.js, sink,
+                    executor=self.db, batch_size=self.settings.consumer_batch,
+                    max_deliver=self.settings.max_deliver,
+                )
+                self.consumers.append(consumer)
+                tasks.append(asyncio.create_task(consumer.run(stop), name=consumer.durable))
+        for command, handler in d.commands.items():
+            await self.nc.subscribe(
+                command_subject(d.name, command), queue=d.name, cb=self._responder(handler)
+            )
+        await self.nc.subscribe(f"status.{d.name}", cb=self._status)
+        log.info("%s up (pid %d)", d.name, os.getpid())
+        await stop.wait()
+        log.info("%s stopping", d.name)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.nc.drain()
+        except Exception as exc:  # the server may already be gone on shutdown
+            log.debug("drain: %s", exc)
+        self.db.shutdown(wait=True)
+        self.reader.shutdown(wait=True)
+        if d.close is not None:
+            d.close()
+        if d.app is not None:
+            d.app.close()
+
+    def _responder(self, handler: CommandHandler) -> Callable[[Msg], Any]:
+        loop = asyncio.get_running_loop()
+
+        async def respond(msg: Msg) -> None:
+            try:
+                payload = json.loads(msg.data or b"{}")
+                if not isinstance(payload, dict):
+                    raise CommandError("a command is a JSON object", "invalid")
+                with telemetry.span_from(msg.headers or {}, f"command {msg.subject}"):
+                    ctx = contextvars.copy_context()
+                    reply = await loop.run_in_executor(self.db, ctx.run, handler, payload)
+                body = {"ok": True, **reply}
+            except json.JSONDecodeError as exc:
+                body = {"ok": False, "error": {"code": "invalid", "message": f"not JSON: {exc}"}}
+            except CommandError as exc:
+                body = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+            except (ValueError, KeyError, TypeError) as exc:
+                body = {"ok": False, "error": {"code": "invalid", "message": repr(exc)}}
+            except Exception as exc:
+                log.exception("command %s failed", msg.subject)
+                body = {"ok": False, "error": {"code": "internal", "message": str(exc)}}
+            self.commands_handled += 1
+            if msg.reply:
+                await msg.respond(encode_reply(body))
+
+        return respond
+
+    async def status(self) -> dict[str, Any]:
+        d = self.definition
+        consumers = []
+        for consumer in self.consumers:
+            try:
+                lag = await consumer.lag()
+            except Exception:
+                lag = -1
+            consumers.append(
+                {
+                    "name": consumer.durable,
+                    "lag": lag,
+                    "applied": consumer.stats.applied,
+                    "duplicates_skipped": consumer.stats.skipped_duplicates,
+                    "dead_letters": consumer.stats.dead_lettered,
+                }
+            )
+        body: dict[str, Any] = {
+            "service": d.name,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started, 1),
+            "commands_handled": self.commands_handled,
+            "consumers": consumers,
+            "dead_letters": sum(c.stats.dead_lettered for c in self.consumers),
+        }
+        if d.app is not None:
+            loop = asyncio.get_running_loop()
+            body["events_stored"] = await loop.run_in_executor(self.reader, d.app.events_stored)
+        if self.relay is not None:
+            body["relay_position"] = self.relay.position
+            body["relay_published"] = self.relay.stats.published
+        if d.stats is not None:
+            loop = asyncio.get_running_loop()
+            body.update(await loop.run_in_executor(self.db, d.stats))
+        return body
+
+    async def _status(self, msg: Msg) -> None:
+        if msg.reply:
+            await msg.respond(encode_reply(await self.status()))
+
+
+def run_service(build: Callable[[Settings], ServiceDefinition]) -> None:
+    """Entry point of a service process: settings from the environment, run until signalled."""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    nats_url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        definition = build(settings)
+        await ServiceHost(definition, settings, nats_url).run(stop)
+
+    asyncio.run(main())

@@ -1,0 +1,70 @@
+"""OpenTelemetry: one trace follows a sale across the bus.
+
+Commands start spans; the trace context rides inside the stored domain event (an extra
+`traceparent` attribute the relay reads back), then in the bus headers, then into the consumer's
+span, whose saves stamp it on the events they cause. Exporters are off by default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+_configured = False
+
+
+def setup(service: str, exporter: str = "", span_exporter: SpanExporter | None = None) -> None:
+    """Install a tracer provider for this process; `exporter` is "", "console" or "otlp"."""
+    global _configured
+    if _configured:
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": f"tillstream-{service}"}))
+    if span_exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    elif exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter == "otlp":  # pragma: no cover - needs the optional OTLP exporter package
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore
+            OTLPSpanExporter,
+        )
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _configured = True
+    os.environ.setdefault("OTEL_SERVICE_NAME", f"tillstream-{service}")
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("tillstream")
+
+
+def current_traceparent() -> dict[str, str]:
+    """The W3C trace headers of the current span (empty when there is none)."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier
+
+
+@contextmanager
+def span_from(headers: Mapping[str, str], name: str, **attributes: str) -> Iterator[None]:
+    """A span that continues the trace carried in `headers`."""
+    ctx = extract(dict(headers))
+    token = otel_context.attach(ctx)
+    try:
+        with tracer().start_as_current_span(name, attributes=attributes):
+            yield
+    finally:
+        otel_context.detach(token)

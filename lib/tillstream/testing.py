@@ -1,0 +1,74 @@
+"""Test fixtures shared by every service's tests: NATS servers on free ports, fresh databases.
+
+PostgreSQL tests use the server in TILLSTREAM_TEST_POSTGRES (a DSN to an existing database
+with the right to create databases). Without it they skip with a visible reason, unless
+TILLSTREAM_REQUIRE_POSTGRES=1 (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tillstream.natsserver import NatsServer
+from tillstream.settings import Settings
+
+POSTGRES_ENV = "TILLSTREAM_TEST_POSTGRES"
+REQUIRE_POSTGRES_ENV = "TILLSTREAM_REQUIRE_POSTGRES"
+
+
+class PostgresUnavailableError(RuntimeError):
+    """No PostgreSQL for the tests that need it."""
+
+
+def postgres_admin_dsn() -> str:
+    dsn = os.environ.get(POSTGRES_ENV, "")
+    if not dsn:
+        raise PostgresUnavailableError(f"{POSTGRES_ENV} is not set")
+    return dsn
+
+
+def postgres_required() -> bool:
+    return os.environ.get(REQUIRE_POSTGRES_ENV, "") in {"1", "true", "yes"}
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "tillstream_test") -> Iterator[str]:
+    """Create a new database, yield its DSN, drop it afterwards."""
+    import psycopg
+
+    admin = postgres_admin_dsn()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        raise PostgresUnavailableError(f"PostgreSQL at {admin!r}: {exc}") from exc
+    params = conninfo_to_dict(admin)
+    params["dbname"] = name
+    try:
+        yield make_conninfo(**{k: str(v) for k, v in params.items()})
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings for a test: its own data directory; nothing read from var/."""
+    return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+
+
+@contextmanager
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server with JetStream on free ports and a temporary store directory."""
+    server = NatsServer(store_dir=tmp_path / "nats", log_file=tmp_path / "nats.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
