@@ -141,6 +141,7 @@ class Consumer:
         max_deliver: int = 5,
         backoff_base: float = 0.1,
         backoff_max: float = 5.0,
+        ack_wait: float = 30.0,
         on_applied: Callable[[Sequence[Delivery]], None] | None = None,
     ) -> None:
         self.downstream = downstream
@@ -153,6 +154,7 @@ class Consumer:
         self.max_deliver = max_deliver
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.ack_wait = ack_wait
         self.on_applied = on_applied
         self.stats = ConsumerStats()
         self.durable = f"{downstream}-{upstream}-p{partition}"
@@ -165,7 +167,7 @@ class Consumer:
             filter_subject=partition_filter(self.upstream, self.partition),
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            ack_wait=30,
+            ack_wait=self.ack_wait,
             # Never let JetStream drop a message on its own: the dead-letter decision is ours.
             max_deliver=-1,
             max_ack_pending=max(self.batch_size * 4, 1000),
