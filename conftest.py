@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tillstream.natsserver import NatsServer
 from tillstream.testing import (
     PostgresUnavailableError,

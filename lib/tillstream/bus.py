@@ -68,14 +68,14 @@ async def connect(url: str, name: str, **kwargs: object) -> Client:
     async def on_error(exc: Exception) -> None:
         log.warning("nats %s: %s", name, exc)
 
-    return await nats.connect(
-        url,
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-        error_cb=on_error,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    options: dict[str, object] = {
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.25,
+        "error_cb": on_error,
+    }
+    options.update(kwargs)
+    return await nats.connect(url, **options)  # type: ignore[arg-type]
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

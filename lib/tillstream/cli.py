@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from typing import Any
 
 import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
+from tillstream.bus import SERVICES, command_subject
 from tillstream.settings import Settings, project_root
 
 app = typer.Typer(
@@ -15,6 +25,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+events_app = typer.Typer(help="Look at the integration events on the bus.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+console = Console()
+
+
+def _nats_url(settings: Settings) -> str:
+    return settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -30,12 +47,230 @@ def service(name: str) -> None:
     """Run one service in the foreground (what `up` starts for each service)."""
     import importlib
 
-    module = importlib.import_module(f"{name}.main")
-    module.main()
+    if name not in SERVICES:
+        console.print(f"[red]unknown service {name!r}[/]; one of {', '.join(SERVICES)}")
+        raise typer.Exit(2)
+    importlib.import_module(f"{name}.main").main()
+
+
+@app.command()
+def up(
+    demo: bool = typer.Option(
+        False, "--demo", help="Drive simulated lanes that sell continuously."
+    ),
+    lanes: int = typer.Option(4, help="Simulated lanes with --demo."),
+    pause: float = typer.Option(0.2, help="Seconds a simulated lane waits between sales."),
+) -> None:
+    """Start NATS, the five services and a demo store; Ctrl-C stops everything."""
+    settings = Settings()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_up(settings, demo, lanes, pause))
+
+
+async def _request(
+    nc: Any, subject: str, body: dict[str, Any], timeout: float = 60
+) -> dict[str, Any]:
+    reply = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
+    answer: dict[str, Any] = json.loads(reply.data)
+    if not answer.get("ok", False):
+        raise RuntimeError(f"{subject}: {answer.get('error')}")
+    return answer
+
+
+async def seed_demo_store(nc: Any, store_id: str) -> tuple[list[str], list[str]]:
+    """The demo catalog and customers (idempotent); returns (skus, customer ids)."""
+    catalog = await _request(nc, command_subject("inventory", "seed_demo", store_id),
+                             {"store_id": store_id})
+    customers = await _request(nc, command_subject("crm", "seed_demo", store_id),
+                               {"store_id": store_id})
+    return list(catalog["skus"]), list(customers["customer_ids"])
+
+
+async def _up(settings: Settings, demo: bool, lane_count: int, pause: float) -> None:
+    from edge_agent.lanes import CompletionWatcher, Lane
+
+    from tillstream.bus import connect
+    from tillstream.supervisor import Platform, status_of
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    platform = Platform(settings)
+    console.print(f"[bold]Tillstream[/] data in {settings.data_dir}")
+    tasks: list[asyncio.Task[None]] = []
+    lanes_: list[Lane] = []
+    try:
+        await platform.start()
+        console.print(f"NATS {platform.nats_url}; services: {', '.join(platform.processes)}")
+        nc = await connect(platform.nats_url, "tillstream-up")
+        store = settings.demo_store
+        skus, customers = await seed_demo_store(nc, store)
+        console.print(f"demo store {store}: {len(skus)} products, {len(customers)} customers")
+        # Wait until checkout's price replica has the catalog before the lanes scan.
+        await _wait_catalog(nc, store, skus)
+        if demo:
+            watcher = CompletionWatcher(nc, store)
+            await watcher.start()
+            for number in range(1, lane_count + 1):
+                lane = Lane(nc, store, f"{number:02d}", skus, customers, watcher)
+                lanes_.append(lane)
+                tasks.append(asyncio.create_task(lane.run(stop, pause=pause)))
+        await _live(nc, stop, lanes_, status_of)
+        await nc.close()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        platform.stop()
+        console.print("stopped: every process ended")
+
+
+async def _wait_catalog(nc: Any, store: str, skus: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    subject = command_subject("checkout", "price", store)
+    while time.monotonic() < deadline:
+        try:
+            await _request(nc, subject, {"sku": skus[-1]}, timeout=2)
+            return
+        except Exception:
+            await asyncio.sleep(0.2)
+    raise TimeoutError("checkout did not receive the catalog in time")
+
+
+def _status_table(statuses: dict[str, Any]) -> Table:
+    table = Table(title="Tillstream services")
+    for column in ("service", "state", "pid", "events stored", "relay position",
+                   "consumer lag", "dead letters"):
+        table.add_column(column)
+    for name, st in statuses.items():
+        lag = sum(max(c.get("lag", 0), 0) for c in st.get("consumers", []))
+        table.add_row(
+            name,
+            "[green]up[/]" if st.get("up") else "[red]down[/]",
+            str(st.get("pid", "")),
+            str(st.get("events_stored", "-")),
+            str(st.get("relay_position", "-")),
+            str(lag) if st.get("up") else "-",
+            str(st.get("dead_letters", "-")),
+        )
+    return table
+
+
+async def _live(nc: Any, stop: asyncio.Event, lanes_: list[Any], status_of: Any) -> None:
+    last_events = None
+    last_time = time.monotonic()
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while not stop.is_set():
+            statuses = await status_of(nc)
+            events = sum(int(s.get("relay_published", 0)) for s in statuses.values())
+            now = time.monotonic()
+            rate = 0.0 if last_events is None else (events - last_events) / (now - last_time)
+            last_events, last_time = events, now
+            completed = sum(len(lane.stats.completed) for lane in lanes_)
+            lag = sum(
+                max(c.get("lag", 0), 0) for s in statuses.values() for c in s.get("consumers", [])
+            )
+            table = _status_table(statuses)
+            table.caption = (
+                f"sales completed {completed} | events/s {rate:.0f} | consumer lag {lag}"
+                " | Ctrl-C stops"
+            )
+            live.update(table)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Each service: up or down, events stored, relay position, consumer lag, dead letters."""
+    settings = Settings()
+
+    async def run() -> dict[str, Any]:
+        from tillstream.bus import DEADLETTER_STREAM, connect
+        from tillstream.supervisor import status_of
+
+        try:
+            nc = await asyncio.wait_for(
+                connect(_nats_url(settings), "tillstream-status", max_reconnect_attempts=0,
+                        allow_reconnect=False),
+                3,
+            )
+        except Exception as exc:
+            return {"nats": {"up": False, "url": _nats_url(settings), "error": str(exc)},
+                    "services": {n: {"up": False} for n in SERVICES}}
+        try:
+            statuses = await status_of(nc)
+            js = nc.jetstream()
+            try:
+                dlq = (await js.stream_info(DEADLETTER_STREAM)).state.messages
+            except Exception:
+                dlq = 0
+            return {"nats": {"up": True, "url": _nats_url(settings)}, "services": statuses,
+                    "dead_letter_stream": dlq}
+        finally:
+            await nc.close()
+
+    result = asyncio.run(run())
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    nats_state = "[green]up[/]" if result["nats"]["up"] else "[red]down[/]"
+    console.print(f"NATS {result['nats']['url']}: {nats_state}")
+    console.print(_status_table(result["services"]))
+    if "dead_letter_stream" in result:
+        console.print(f"dead-letter stream: {result['dead_letter_stream']} messages")
+
+
+@events_app.command("tail")
+def events_tail(
+    subject: str = typer.Argument(">", help="Subject filter below the service, e.g. 'checkout.>'"),
+    count: int = typer.Option(0, help="Stop after this many events (0: until Ctrl-C)."),
+) -> None:
+    """Decode and print integration events live."""
+    settings = Settings()
+
+    async def run() -> None:
+        from google.protobuf import text_format
+
+        from tillstream.bus import connect
+        from tillstream.codec import UndecodableEventError, decode
+
+        nc = await connect(_nats_url(settings), "tillstream-tail")
+        seen = 0
+        done = asyncio.Event()
+
+        async def on_msg(msg: Any) -> None:
+            nonlocal seen
+            try:
+                event = decode(msg.subject, msg.data, msg.headers)
+                body = text_format.MessageToString(event.message, as_one_line=True)
+                console.print(f"[dim]{event.occurred_at}[/] [cyan]{msg.subject}[/] "
+                              f"[bold]{event.event_type.rsplit('.', 1)[-1]}[/] {body}",
+                              highlight=False, markup=True)
+            except UndecodableEventError as exc:
+                console.print(f"[red]{msg.subject}: {exc}[/]")
+            seen += 1
+            if count and seen >= count:
+                done.set()
+
+        patterns = (
+            [subject]
+            if subject != ">"
+            else [f"{s}.*.*.*" for s in ("checkout", "payments", "inventory", "crm")]
+            + ["alerts.>"]
+        )
+        for pattern in patterns:
+            await nc.subscribe(pattern, cb=on_msg)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        await done.wait()
+        await nc.drain()
+
+    asyncio.run(run())
 
 
 def main() -> None:
-    Settings  # noqa: B018 - imported for its side-effect-free validation at start
     app()
 
 

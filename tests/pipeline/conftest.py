@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tillstream.bus import connect, ensure_platform_streams, stream_name
+from tillstream.consumer import Consumer, EventSourcedSink
+from tillstream.eventstore import event_store_env
+from tillstream.natsserver import NatsServer
+from tillstream.relay import Relay
+from tillstream.testing import test_settings
 
 from tests.pipeline.toy import (
     DOWNSTREAM,
@@ -17,12 +24,6 @@ from tests.pipeline.toy import (
     ShelfContracts,
     Shelves,
 )
-from tillstream.bus import connect, ensure_platform_streams, stream_name
-from tillstream.consumer import Consumer, EventSourcedSink
-from tillstream.eventstore import event_store_env
-from tillstream.natsserver import NatsServer
-from tillstream.relay import Relay
-from tillstream.testing import test_settings
 
 
 @dataclass
@@ -87,10 +88,8 @@ class Pipeline:
             stop.set()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for nc in self._ncs:
-            try:
+            with contextlib.suppress(Exception):
                 await nc.close()
-            except Exception:
-                pass
 
 
 @pytest.fixture

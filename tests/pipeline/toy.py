@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
-
 from tillstream.codec import IntegrationEvent, ReceivedEvent, subject
 from tillstream.consumer import UnitOfWork
-from tillstream.eventstore import ServiceApplication
 from tillstream.events.v1 import inventory_pb2
+from tillstream.eventstore import ServiceApplication
 
 UPSTREAM = "inventory"
 DOWNSTREAM = "crm"

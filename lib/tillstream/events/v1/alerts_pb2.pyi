@@ -1,11 +1,12 @@
+from typing import ClassVar as _ClassVar
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DeadLettered(_message.Message):
-    __slots__ = ("consumer", "upstream_stream", "upstream_sequence", "subject", "event_type", "error", "deliveries")
+    __slots__ = ("consumer", "deliveries", "error", "event_type", "subject", "upstream_sequence", "upstream_stream")
     CONSUMER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_STREAM_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -20,4 +21,4 @@ class DeadLettered(_message.Message):
     event_type: str
     error: str
     deliveries: int
-    def __init__(self, consumer: _Optional[str] = ..., upstream_stream: _Optional[str] = ..., upstream_sequence: _Optional[int] = ..., subject: _Optional[str] = ..., event_type: _Optional[str] = ..., error: _Optional[str] = ..., deliveries: _Optional[int] = ...) -> None: ...
+    def __init__(self, consumer: str | None = ..., upstream_stream: str | None = ..., upstream_sequence: int | None = ..., subject: str | None = ..., event_type: str | None = ..., error: str | None = ..., deliveries: int | None = ...) -> None: ...

@@ -1,14 +1,17 @@
-from tillstream.events.v1 import common_pb2 as _common_pb2
-from google.protobuf.internal import containers as _containers
+from collections.abc import Iterable as _Iterable
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from google.protobuf.internal import containers as _containers
+
+from tillstream.events.v1 import common_pb2 as _common_pb2
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SaleOpened(_message.Message):
-    __slots__ = ("sale_id", "store_id", "lane_id", "cashier_id", "currency")
+    __slots__ = ("cashier_id", "currency", "lane_id", "sale_id", "store_id")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     LANE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -19,30 +22,30 @@ class SaleOpened(_message.Message):
     lane_id: str
     cashier_id: str
     currency: str
-    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
+    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., lane_id: str | None = ..., cashier_id: str | None = ..., currency: str | None = ...) -> None: ...
 
 class SaleLineAdded(_message.Message):
-    __slots__ = ("sale_id", "store_id", "line")
+    __slots__ = ("line", "sale_id", "store_id")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     LINE_FIELD_NUMBER: _ClassVar[int]
     sale_id: str
     store_id: str
     line: _common_pb2.SaleLine
-    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., line: _Optional[_Union[_common_pb2.SaleLine, _Mapping]] = ...) -> None: ...
+    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., line: _common_pb2.SaleLine | _Mapping | None = ...) -> None: ...
 
 class SaleCustomerAttached(_message.Message):
-    __slots__ = ("sale_id", "store_id", "customer_id")
+    __slots__ = ("customer_id", "sale_id", "store_id")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     sale_id: str
     store_id: str
     customer_id: str
-    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., customer_id: str | None = ...) -> None: ...
 
 class SaleCompleted(_message.Message):
-    __slots__ = ("sale_id", "store_id", "lane_id", "cashier_id", "lines", "total", "tenders", "customer_id", "completed_at_ms")
+    __slots__ = ("cashier_id", "completed_at_ms", "customer_id", "lane_id", "lines", "sale_id", "store_id", "tenders", "total")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     LANE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -61,10 +64,10 @@ class SaleCompleted(_message.Message):
     tenders: _containers.RepeatedCompositeFieldContainer[_common_pb2.SaleTender]
     customer_id: str
     completed_at_ms: int
-    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_common_pb2.SaleLine, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tenders: _Optional[_Iterable[_Union[_common_pb2.SaleTender, _Mapping]]] = ..., customer_id: _Optional[str] = ..., completed_at_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., lane_id: str | None = ..., cashier_id: str | None = ..., lines: _Iterable[_common_pb2.SaleLine | _Mapping] | None = ..., total: _common_pb2.Money | _Mapping | None = ..., tenders: _Iterable[_common_pb2.SaleTender | _Mapping] | None = ..., customer_id: str | None = ..., completed_at_ms: int | None = ...) -> None: ...
 
 class SaleTenderDeclined(_message.Message):
-    __slots__ = ("sale_id", "store_id", "payment_id", "amount", "response_code")
+    __slots__ = ("amount", "payment_id", "response_code", "sale_id", "store_id")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -75,4 +78,4 @@ class SaleTenderDeclined(_message.Message):
     payment_id: str
     amount: _common_pb2.Money
     response_code: str
-    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., payment_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., response_code: _Optional[str] = ...) -> None: ...
+    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., payment_id: str | None = ..., amount: _common_pb2.Money | _Mapping | None = ..., response_code: str | None = ...) -> None: ...

@@ -1,7 +1,8 @@
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -11,10 +12,10 @@ class Money(_message.Message):
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     amount_minor: int
     currency: str
-    def __init__(self, amount_minor: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
+    def __init__(self, amount_minor: int | None = ..., currency: str | None = ...) -> None: ...
 
 class SaleLine(_message.Message):
-    __slots__ = ("line_no", "sku", "quantity", "unit_price", "line_total")
+    __slots__ = ("line_no", "line_total", "quantity", "sku", "unit_price")
     LINE_NO_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
@@ -25,14 +26,14 @@ class SaleLine(_message.Message):
     quantity: int
     unit_price: Money
     line_total: Money
-    def __init__(self, line_no: _Optional[int] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[Money, _Mapping]] = ..., line_total: _Optional[_Union[Money, _Mapping]] = ...) -> None: ...
+    def __init__(self, line_no: int | None = ..., sku: str | None = ..., quantity: int | None = ..., unit_price: Money | _Mapping | None = ..., line_total: Money | _Mapping | None = ...) -> None: ...
 
 class SaleTender(_message.Message):
-    __slots__ = ("payment_id", "kind", "amount")
+    __slots__ = ("amount", "kind", "payment_id")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     payment_id: str
     kind: str
     amount: Money
-    def __init__(self, payment_id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[_Union[Money, _Mapping]] = ...) -> None: ...
+    def __init__(self, payment_id: str | None = ..., kind: str | None = ..., amount: Money | _Mapping | None = ...) -> None: ...

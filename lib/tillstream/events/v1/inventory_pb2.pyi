@@ -1,14 +1,17 @@
-from tillstream.events.v1 import common_pb2 as _common_pb2
-from google.protobuf.internal import containers as _containers
+from collections.abc import Iterable as _Iterable
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from google.protobuf.internal import containers as _containers
+
+from tillstream.events.v1 import common_pb2 as _common_pb2
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProductUpserted(_message.Message):
-    __slots__ = ("sku", "name", "price", "tax_class", "active", "barcodes")
+    __slots__ = ("active", "barcodes", "name", "price", "sku", "tax_class")
     SKU_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -21,10 +24,10 @@ class ProductUpserted(_message.Message):
     tax_class: str
     active: bool
     barcodes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, sku: _Optional[str] = ..., name: _Optional[str] = ..., price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tax_class: _Optional[str] = ..., active: _Optional[bool] = ..., barcodes: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, sku: str | None = ..., name: str | None = ..., price: _common_pb2.Money | _Mapping | None = ..., tax_class: str | None = ..., active: bool | None = ..., barcodes: _Iterable[str] | None = ...) -> None: ...
 
 class StockChanged(_message.Message):
-    __slots__ = ("store_id", "sku", "delta", "on_hand", "reason", "reference")
+    __slots__ = ("delta", "on_hand", "reason", "reference", "sku", "store_id")
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
@@ -37,10 +40,10 @@ class StockChanged(_message.Message):
     on_hand: int
     reason: str
     reference: str
-    def __init__(self, store_id: _Optional[str] = ..., sku: _Optional[str] = ..., delta: _Optional[int] = ..., on_hand: _Optional[int] = ..., reason: _Optional[str] = ..., reference: _Optional[str] = ...) -> None: ...
+    def __init__(self, store_id: str | None = ..., sku: str | None = ..., delta: int | None = ..., on_hand: int | None = ..., reason: str | None = ..., reference: str | None = ...) -> None: ...
 
 class StockLow(_message.Message):
-    __slots__ = ("store_id", "sku", "on_hand", "reorder_point")
+    __slots__ = ("on_hand", "reorder_point", "sku", "store_id")
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     ON_HAND_FIELD_NUMBER: _ClassVar[int]
@@ -49,4 +52,4 @@ class StockLow(_message.Message):
     sku: str
     on_hand: int
     reorder_point: int
-    def __init__(self, store_id: _Optional[str] = ..., sku: _Optional[str] = ..., on_hand: _Optional[int] = ..., reorder_point: _Optional[int] = ...) -> None: ...
+    def __init__(self, store_id: str | None = ..., sku: str | None = ..., on_hand: int | None = ..., reorder_point: int | None = ...) -> None: ...

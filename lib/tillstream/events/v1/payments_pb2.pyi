@@ -1,23 +1,25 @@
-from tillstream.events.v1 import common_pb2 as _common_pb2
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+from tillstream.events.v1 import common_pb2 as _common_pb2
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Card(_message.Message):
-    __slots__ = ("token", "masked_pan", "scheme")
+    __slots__ = ("masked_pan", "scheme", "token")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     MASKED_PAN_FIELD_NUMBER: _ClassVar[int]
     SCHEME_FIELD_NUMBER: _ClassVar[int]
     token: str
     masked_pan: str
     scheme: str
-    def __init__(self, token: _Optional[str] = ..., masked_pan: _Optional[str] = ..., scheme: _Optional[str] = ...) -> None: ...
+    def __init__(self, token: str | None = ..., masked_pan: str | None = ..., scheme: str | None = ...) -> None: ...
 
 class PaymentCaptured(_message.Message):
-    __slots__ = ("payment_id", "sale_id", "store_id", "amount", "tender", "card", "auth_code", "rrn")
+    __slots__ = ("amount", "auth_code", "card", "payment_id", "rrn", "sale_id", "store_id", "tender")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -34,10 +36,10 @@ class PaymentCaptured(_message.Message):
     card: Card
     auth_code: str
     rrn: str
-    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tender: _Optional[str] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., auth_code: _Optional[str] = ..., rrn: _Optional[str] = ...) -> None: ...
+    def __init__(self, payment_id: str | None = ..., sale_id: str | None = ..., store_id: str | None = ..., amount: _common_pb2.Money | _Mapping | None = ..., tender: str | None = ..., card: Card | _Mapping | None = ..., auth_code: str | None = ..., rrn: str | None = ...) -> None: ...
 
 class PaymentDeclined(_message.Message):
-    __slots__ = ("payment_id", "sale_id", "store_id", "amount", "tender", "card", "response_code", "reason")
+    __slots__ = ("amount", "card", "payment_id", "reason", "response_code", "sale_id", "store_id", "tender")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -54,4 +56,4 @@ class PaymentDeclined(_message.Message):
     card: Card
     response_code: str
     reason: str
-    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tender: _Optional[str] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., response_code: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, payment_id: str | None = ..., sale_id: str | None = ..., store_id: str | None = ..., amount: _common_pb2.Money | _Mapping | None = ..., tender: str | None = ..., card: Card | _Mapping | None = ..., response_code: str | None = ..., reason: str | None = ...) -> None: ...

@@ -1,0 +1,192 @@
+"""Simulated lanes: they ring up sales through checkout and pay through payments, over NATS
+request/reply, exactly as real lanes do through the edge agent. Used by `up --demo`, the
+end-to-end tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+from tillstream.bus import command_subject
+from tillstream.codec import decode
+
+from edge_agent.cards import test_card
+
+
+class LaneError(RuntimeError):
+    """A command was refused by the platform."""
+
+    def __init__(self, command: str, error: dict[str, Any]) -> None:
+        super().__init__(f"{command}: {error.get('code')}: {error.get('message')}")
+        self.code = str(error.get("code", ""))
+
+
+@dataclass
+class CompletedSale:
+    sale_id: str
+    total_minor: int
+    quantity: int
+    customer_id: str
+    tender_to_completed_ms: float
+
+
+@dataclass
+class LaneStats:
+    completed: list[CompletedSale] = field(default_factory=list)
+    declines: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class CompletionWatcher:
+    """Resolves a future per sale id when checkout publishes its SaleCompleted event."""
+
+    def __init__(self, nc: Client, store_id: str) -> None:
+        self.nc = nc
+        self.store_id = store_id
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.sub: Any = None
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(
+            f"checkout.{self.store_id}.sale.completed", cb=self._on_msg
+        )
+
+    async def _on_msg(self, msg: Any) -> None:
+        event = decode(msg.subject, msg.data, msg.headers)
+        future = self.waiting.pop(event.message.sale_id, None)  # type: ignore[attr-defined]
+        if future is not None and not future.done():
+            future.set_result(time.perf_counter())
+
+    def expect(self, sale_id: str) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[sale_id] = future
+        return future
+
+    async def stop(self) -> None:
+        if self.sub is not None:
+            await self.sub.unsubscribe()
+
+
+class Lane:
+    """One checkout lane of a store."""
+
+    def __init__(
+        self,
+        nc: Client,
+        store_id: str,
+        lane_id: str,
+        skus: list[str],
+        customers: list[str],
+        watcher: CompletionWatcher,
+        *,
+        seed: int = 0,
+        decline_rate: float = 0.05,
+        timeout: float = 10.0,
+    ) -> None:
+        self.nc = nc
+        self.store_id = store_id
+        self.lane_id = lane_id
+        self.skus = skus
+        self.customers = customers
+        self.watcher = watcher
+        self.rng = random.Random(f"{store_id}-{lane_id}-{seed}")
+        self.decline_rate = decline_rate
+        self.timeout = timeout
+        self.stats = LaneStats()
+
+    async def command(self, service: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await self.nc.request(
+            command_subject(service, name, self.store_id),
+            json.dumps(body).encode(),
+            timeout=self.timeout,
+        )
+        answer = json.loads(reply.data)
+        if not answer.get("ok"):
+            raise LaneError(name, answer.get("error", {}))
+        return dict(answer)
+
+    async def ring_up(self) -> CompletedSale:
+        """One whole sale: open, scan 1-5 lines, maybe a customer, pay by card, completed."""
+        sale_id = str(uuid.uuid4())
+        await self.command(
+            "checkout",
+            "open_sale",
+            {
+                "sale_id": sale_id,
+                "store_id": self.store_id,
+                "lane_id": self.lane_id,
+                "cashier_id": f"cashier-{self.lane_id}",
+                "currency": "EUR",
+            },
+        )
+        quantity = 0
+        for line_no in range(1, self.rng.randint(1, 5) + 1):
+            qty = self.rng.randint(1, 3)
+            await self.command(
+                "checkout",
+                "add_line",
+                {"sale_id": sale_id, "line_no": line_no, "sku": self.rng.choice(self.skus),
+                 "quantity": qty},
+            )
+            quantity += qty
+        customer_id = ""
+        if self.customers and self.rng.random() < 0.3:
+            customer_id = self.rng.choice(self.customers)
+            await self.command(
+                "checkout", "attach_customer", {"sale_id": sale_id, "customer_id": customer_id}
+            )
+        sale = await self.command("checkout", "get_sale", {"sale_id": sale_id})
+        due = int(sale["due_minor"])
+        done = self.watcher.expect(sale_id)
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = "51" if attempt == 1 and self.rng.random() < self.decline_rate else "approve"
+            pan, expiry = test_card(self.rng, outcome)
+            answer = await self.command(
+                "payments",
+                "authorize",
+                {
+                    "idempotency_key": f"{sale_id}:{attempt}",
+                    "sale_id": sale_id,
+                    "store_id": self.store_id,
+                    "amount_minor": due,
+                    "currency": "EUR",
+                    "pan": pan,
+                    "expiry": expiry,
+                },
+            )
+            del pan
+            if answer["status"] == "approved":
+                break
+            self.stats.declines += 1
+        finished = await asyncio.wait_for(done, self.timeout)
+        completed = CompletedSale(
+            sale_id, due, quantity, customer_id, (finished - started) * 1000.0
+        )
+        self.stats.completed.append(completed)
+        return completed
+
+    async def run(self, stop: asyncio.Event, sales: int | None = None, pause: float = 0.0) -> None:
+        """Ring up sales until `stop` is set (or `sales` are done); errors are counted."""
+        done = 0
+        while not stop.is_set() and (sales is None or done < sales):
+            try:
+                await self.ring_up()
+                done += 1
+            except (LaneError, TimeoutError) as exc:
+                self.stats.errors.append(str(exc))
+                await asyncio.sleep(0.2)
+            except Exception as exc:  # no responders while a service restarts
+                self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.5)
+            if pause:
+                await asyncio.sleep(pause)
