@@ -180,6 +180,16 @@ async def _live(nc: Any, stop: asyncio.Event, lanes_: list[Any], status_of: Any)
                 await asyncio.wait_for(stop.wait(), 1.0)
 
 
+def _reachable(url: str) -> None:
+    """Raise OSError at once when nothing listens at a nats:// URL."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 4222), 1):
+        pass
+
+
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Each service: up or down, events stored, relay position, consumer lag, dead letters."""
@@ -190,11 +200,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object."
         from tillstream.supervisor import status_of
 
         try:
-            nc = await asyncio.wait_for(
-                connect(_nats_url(settings), "tillstream-status", max_reconnect_attempts=0,
-                        allow_reconnect=False),
-                3,
-            )
+            _reachable(_nats_url(settings))
+            nc = await asyncio.wait_for(connect(_nats_url(settings), "tillstream-status"), 3)
         except Exception as exc:
             return {"nats": {"up": False, "url": _nats_url(settings), "error": str(exc)},
                     "services": {n: {"up": False} for n in SERVICES}}
