@@ -175,8 +175,19 @@ class Lane:
         self.stats.completed.append(completed)
         return completed
 
-    async def run(self, stop: asyncio.Event, sales: int | None = None, pause: float = 0.0) -> None:
-        """Ring up sales until `stop` is set (or `sales` are done); errors are counted."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        sales: int | None = None,
+        pause: float = 0.0,
+        interval: float = 0.0,
+    ) -> None:
+        """Ring up sales until `stop` is set (or `sales` are done); errors are counted.
+
+        `pause` waits after each sale; `interval` paces sale starts (start to start).
+        """
+        loop = asyncio.get_running_loop()
+        next_start = loop.time()
         done = 0
         while not stop.is_set() and (sales is None or done < sales):
             try:
@@ -190,3 +201,6 @@ class Lane:
                 await asyncio.sleep(0.5)
             if pause:
                 await asyncio.sleep(pause)
+            if interval:
+                next_start += interval
+                await asyncio.sleep(max(0.0, next_start - loop.time()))

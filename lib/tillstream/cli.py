@@ -228,6 +228,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object."
         console.print(f"dead-letter stream: {result['dead_letter_stream']} messages")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Benchmarks (bench/pipeline.py): prints numbers; --json for one object."""
+    script = project_root() / "bench" / "pipeline.py"
+    raise typer.Exit(subprocess.call([sys.executable, str(script), *ctx.args]))
+
+
 @events_app.command("tail")
 def events_tail(
     subject: str = typer.Argument(">", help="Subject filter below the service, e.g. 'checkout.>'"),
