@@ -34,7 +34,7 @@ from tillstream.bus import partition_filter, stream_name
 from tillstream.codec import H_MSG_ID, ReceivedEvent, UndecodableEventError, decode
 from tillstream.events.v1 import alerts_pb2
 from tillstream.eventstore import ServiceApplication
-from tillstream.telemetry import span_from
+from tillstream.telemetry import current_traceparent, span_from
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,15 @@ class UnitOfWork:
     def add(self, aggregate: Aggregate) -> None:
         self.aggregates[aggregate.id] = aggregate
 
+    def stamp_trace(self) -> None:
+        """Give the new events the current trace context (a batch mixes several traces)."""
+        traceparent = current_traceparent().get("traceparent")
+        if not traceparent:
+            return
+        for aggregate in self.aggregates.values():
+            for domain_event in aggregate.pending_events:
+                domain_event.__dict__.setdefault("traceparent", traceparent)
+
 
 Handler = Callable[[ReceivedEvent, UnitOfWork], None]
 
@@ -101,6 +110,7 @@ class EventSourcedSink:
                     delivery.event.headers, f"consume {delivery.event.event_type}"
                 ):
                     handler(delivery.event, uow)
+                    uow.stamp_trace()
         self.app.record_processed(
             uow.aggregates.values(), Tracking(tracking_name, deliveries[-1].position)
         )

@@ -84,7 +84,7 @@ class ServiceApplication(Application[UUID]):
         trace_headers = current_traceparent()
         if trace_headers.get("traceparent"):
             for domain_event in processing_event.events:
-                domain_event.__dict__["traceparent"] = trace_headers["traceparent"]
+                domain_event.__dict__.setdefault("traceparent", trace_headers["traceparent"])
         return super()._record(processing_event)
 
     def record_processed(

@@ -27,7 +27,11 @@ _configured = False
 
 
 def setup(service: str, exporter: str = "", span_exporter: SpanExporter | None = None) -> None:
-    """Install a tracer provider for this process; `exporter` is "", "console" or "otlp"."""
+    """Install a tracer provider for this process; `exporter` is "", "console" or "otlp".
+
+    The provider is installed even with no exporter: spans must exist for the trace context
+    to travel across the bus (a no-op tracer would drop it).
+    """
     global _configured
     if _configured:
         return

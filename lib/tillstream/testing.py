@@ -72,3 +72,4 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.kill()
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
