@@ -64,7 +64,33 @@ class ServiceApplication(Application[UUID]):
         self._listeners: list[Callable[[], None]] = []
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        self._ensure_postgres_schema()
         return self.factory.process_recorder()
+
+    def _ensure_postgres_schema(self) -> None:
+        """Create the service's PostgreSQL schema (POSTGRES_SCHEMA) when it is missing.
+
+        event_store_env names a schema per service, but eventsourcing only creates tables in
+        it, never the schema itself: on a fresh database the first write failed with
+        'schema "<service>" does not exist'. Only when tables may be created (CREATE_TABLE).
+        """
+        from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+        from psycopg import errors, sql
+
+        factory = self.factory
+        if not isinstance(factory, PostgresFactory) or not factory.env_create_table():
+            return
+        datastore = factory.datastore
+        if not isinstance(datastore, PostgresDatastore) or datastore.schema == "public":
+            return
+        statement = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+            sql.Identifier(datastore.schema)
+        )
+        try:
+            with datastore.transaction(commit=True) as cursor:
+                cursor.execute(statement)
+        except errors.UniqueViolation:  # another process created it at the same moment
+            pass
 
     @property
     def process_recorder(self) -> ProcessRecorder:

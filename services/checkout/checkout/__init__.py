@@ -1,0 +1,1 @@
+"""Checkout: sales on the lanes, their totals and tenders."""

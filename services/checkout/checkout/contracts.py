@@ -1,0 +1,93 @@
+"""Checkout's domain events -> its public integration events (tillstream.events.v1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tillstream.codec import IntegrationEvent, subject
+from tillstream.events.v1 import checkout_pb2, common_pb2
+
+from checkout.domainmodel import Sale
+
+SERVICE = "checkout"
+AGGREGATE = "sale"
+
+
+def _money(amount_minor: int, currency: str) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def _sale_line(line: dict[str, Any], currency: str) -> common_pb2.SaleLine:
+    return common_pb2.SaleLine(
+        line_no=line["line_no"],
+        sku=line["sku"],
+        quantity=line["quantity"],
+        unit_price=_money(line["unit_price_minor"], currency),
+        line_total=_money(line["line_total_minor"], currency),
+    )
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp() * 1000)
+
+
+class CheckoutContracts:
+    """Maps Sale events to checkout's integration events; PriceEntry events stay private."""
+
+    def to_integration(self, domain_event: object) -> IntegrationEvent | None:
+        e: Any = domain_event
+        sale_id = str(getattr(e, "originator_id", ""))
+        if isinstance(e, Sale.Opened):
+            return self._event(e, "opened", checkout_pb2.SaleOpened(
+                sale_id=sale_id, store_id=e.store_id, lane_id=e.lane_id,
+                cashier_id=e.cashier_id, currency=e.currency,
+            ))
+        if isinstance(e, Sale.LineAdded):
+            line = {
+                "line_no": e.line_no, "sku": e.sku, "quantity": e.quantity,
+                "unit_price_minor": e.unit_price_minor,
+                "line_total_minor": e.quantity * e.unit_price_minor,
+            }
+            return self._event(e, "line_added", checkout_pb2.SaleLineAdded(
+                sale_id=sale_id, store_id=e.store_id, line=_sale_line(line, e.currency),
+            ))
+        if isinstance(e, Sale.CustomerAttached):
+            return self._event(e, "customer_attached", checkout_pb2.SaleCustomerAttached(
+                sale_id=sale_id, store_id=e.store_id, customer_id=e.customer_id,
+            ))
+        if isinstance(e, Sale.Completed):
+            return self._event(e, "completed", checkout_pb2.SaleCompleted(
+                sale_id=sale_id,
+                store_id=e.store_id,
+                lane_id=e.lane_id,
+                cashier_id=e.cashier_id,
+                lines=[_sale_line(line, e.currency) for line in e.lines],
+                total=_money(e.total_minor, e.currency),
+                tenders=[
+                    common_pb2.SaleTender(
+                        payment_id=t["payment_id"], kind=t["kind"],
+                        amount=_money(t["amount_minor"], e.currency),
+                    )
+                    for t in e.tenders
+                ],
+                customer_id=e.customer_id,
+                completed_at_ms=_epoch_ms(e.completed_at),
+            ))
+        if isinstance(e, Sale.TenderDeclined):
+            return self._event(e, "tender_declined", checkout_pb2.SaleTenderDeclined(
+                sale_id=sale_id, store_id=e.store_id, payment_id=e.payment_id,
+                amount=_money(e.amount_minor, e.currency), response_code=e.response_code,
+            ))
+        # PriceEntry events, PaymentRecorded and ExcessPaymentRecorded are private.
+        return None
+
+    @staticmethod
+    def _event(domain_event: Any, name: str, message: Any) -> IntegrationEvent:
+        store_id: str = domain_event.store_id
+        return IntegrationEvent(
+            subject=subject(SERVICE, store_id, AGGREGATE, name),
+            message=message,
+            store_id=store_id,
+            occurred_at=domain_event.timestamp,
+        )

@@ -1,0 +1,1 @@
+"""Payments: card authorizations, tokens and the acquirer link."""

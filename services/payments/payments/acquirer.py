@@ -1,0 +1,77 @@
+"""An in-process, deterministic acquirer stand-in with test card ranges.
+
+It stands where the ISO 8583 link to a real acquirer will go (DESIGN.md, Payments), behind the
+same one-method interface, so the application does not change when the real one arrives.
+
+Test cards (any Luhn-valid PAN):
+  ... 0051  -> 51 insufficient funds
+  ... 0005  -> 05 do not honor
+  ... 0091  -> 91 issuer unavailable
+  expired   -> 54 expired card
+  otherwise -> 00 approved, with a 6-digit auth code and a 12-digit RRN
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+DECLINES_BY_SUFFIX = {
+    "0051": ("51", "insufficient funds"),
+    "0005": ("05", "do not honor"),
+    "0091": ("91", "issuer unavailable"),
+}
+
+
+@dataclass(frozen=True)
+class AuthorizationResult:
+    """The acquirer's answer: approved with codes, or declined with a response code."""
+
+    approved: bool
+    response_code: str
+    reason: str = ""
+    auth_code: str = ""
+    rrn: str = ""
+
+
+class SimulatedAcquirer:
+    """Answers authorizations from the test card ranges; the same calls give the same answers.
+
+    Auth codes and RRNs come from a hash of the request and a call counter, so they are
+    repeatable in tests yet differ between two identical purchases.
+    """
+
+    def __init__(self, today: Callable[[], date] | None = None) -> None:
+        self._today = today or (lambda: datetime.now(UTC).date())
+        self._sequence = itertools.count(1)
+
+    def authorize(
+        self, pan: str, expiry: str, amount_minor: int, currency: str
+    ) -> AuthorizationResult:
+        decline = DECLINES_BY_SUFFIX.get(pan[-4:])
+        if decline is not None:
+            return AuthorizationResult(False, decline[0], decline[1])
+        if self._expired(expiry):
+            return AuthorizationResult(False, "54", "expired card")
+        digest = hashlib.sha256(
+            f"{pan}|{expiry}|{amount_minor}|{currency}|{next(self._sequence)}".encode()
+        ).hexdigest()
+        number = int(digest, 16)
+        return AuthorizationResult(
+            True, "00", "approved",
+            auth_code=f"{number % 1_000_000:06d}",
+            rrn=f"{(number // 1_000_000) % 1_000_000_000_000:012d}",
+        )
+
+    def _expired(self, expiry: str) -> bool:
+        month_text, _, year_text = expiry.partition("/")
+        try:
+            month, year = int(month_text), 2000 + int(year_text)
+        except ValueError:
+            return True
+        today = self._today()
+        # A card is good to the end of its expiry month.
+        return (year, month) < (today.year, today.month)

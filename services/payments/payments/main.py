@@ -1,0 +1,74 @@
+"""Payments' composition root: `python -m payments.main` runs the service."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Any
+
+from tillstream.eventstore import event_store_env
+from tillstream.service import ServiceDefinition, run_service
+from tillstream.settings import Settings
+
+from payments.acquirer import SimulatedAcquirer
+from payments.application import Payments
+from payments.bus import PaymentsCommands
+from payments.contracts import SERVICE, PaymentsContracts
+from payments.domainmodel import CardTokenizer
+
+log = logging.getLogger(__name__)
+
+CARD_TOKEN_KEY_ENV = "TILLSTREAM_CARD_TOKEN_KEY"
+
+
+def card_token_key(settings: Settings) -> bytes:
+    """The card token HMAC key: TILLSTREAM_CARD_TOKEN_KEY, else a development key.
+
+    The development key derives from the data directory, so tokens stay stable for one
+    installation; it is not a secret, and production must set the variable.
+    """
+    configured = os.environ.get(CARD_TOKEN_KEY_ENV, "")
+    if configured:
+        return configured.encode()
+    log.warning("%s is not set: card tokens use a development key", CARD_TOKEN_KEY_ENV)
+    seed = f"tillstream-dev-card-token-key:{settings.data_dir.resolve()}"
+    return hashlib.sha256(seed.encode()).digest()
+
+
+def build_application(
+    settings: Settings, acquirer: SimulatedAcquirer | None = None
+) -> Payments:
+    """The Payments application on the configured event store."""
+    return Payments(
+        env=event_store_env(settings, SERVICE),
+        acquirer=acquirer or SimulatedAcquirer(),
+        tokenizer=CardTokenizer(card_token_key(settings)),
+    )
+
+
+def build(settings: Settings) -> ServiceDefinition:
+    """Wire payments: its event store, acquirer, tokenizer, contracts and commands."""
+    app = build_application(settings)
+
+    def stats() -> dict[str, Any]:
+        totals = app.summary()
+        return {"captured_count": totals.captured_count,
+                "declined_count": totals.declined_count}
+
+    return ServiceDefinition(
+        name=SERVICE,
+        app=app,
+        contracts=PaymentsContracts(),
+        subscriptions={},
+        commands=PaymentsCommands(app).handlers(),
+        stats=stats,
+    )
+
+
+def main() -> None:
+    run_service(build)
+
+
+if __name__ == "__main__":
+    main()
