@@ -133,7 +133,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 platform.stop()
         finally:
             server.stop()
-    p99_index = min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))
+    p99_index = min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))
     return {
         "sales_per_s": round(sales_per_s, 1),
         "e2e_p50_ms": round(statistics.median(latencies), 1),

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client
-from tillstream.bus import command_subject
-from tillstream.codec import decode
 
 from edge_agent.cards import test_card
+from tillstream.bus import command_subject
+from tillstream.codec import decode
 
 
 class LaneError(RuntimeError):

@@ -3,6 +3,7 @@
 import random
 
 import pytest
+
 from edge_agent.cards import DECLINE_ENDINGS, luhn_valid, test_card
 
 

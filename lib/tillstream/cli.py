@@ -88,7 +88,6 @@ async def seed_demo_store(nc: Any, store_id: str) -> tuple[list[str], list[str]]
 
 async def _up(settings: Settings, demo: bool, lane_count: int, pause: float) -> None:
     from edge_agent.lanes import CompletionWatcher, Lane
-
     from tillstream.bus import connect
     from tillstream.supervisor import Platform, status_of
 

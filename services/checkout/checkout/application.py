@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from tillstream.eventstore import ServiceApplication
-
 from checkout.domainmodel import (
     PriceEntry,
     Sale,
     SaleError,
     price_entry_id,
 )
+from tillstream.eventstore import ServiceApplication
 
 
 class SaleNotFoundError(Exception):

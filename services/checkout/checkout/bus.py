@@ -8,11 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from tillstream.codec import ReceivedEvent
-from tillstream.consumer import Handler, UnitOfWork
-from tillstream.events.v1 import inventory_pb2, payments_pb2
-from tillstream.service import CommandError, CommandHandler
-
 from checkout.application import (
     Checkout,
     SaleConflictError,
@@ -28,6 +23,10 @@ from checkout.domainmodel import (
     SaleError,
     price_entry_id,
 )
+from tillstream.codec import ReceivedEvent
+from tillstream.consumer import Handler, UnitOfWork
+from tillstream.events.v1 import inventory_pb2, payments_pb2
+from tillstream.service import CommandError, CommandHandler
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from checkout.domainmodel import Sale
 from tillstream.codec import IntegrationEvent, subject
 from tillstream.events.v1 import checkout_pb2, common_pb2
-
-from checkout.domainmodel import Sale
 
 SERVICE = "checkout"
 AGGREGATE = "sale"

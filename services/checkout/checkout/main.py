@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from checkout.application import Checkout
+from checkout.bus import INVENTORY_HANDLERS, PAYMENTS_HANDLERS, CheckoutCommands
+from checkout.contracts import SERVICE, CheckoutContracts
 from tillstream.consumer import EventSourcedSink
 from tillstream.eventstore import event_store_env
 from tillstream.service import ServiceDefinition, run_service
 from tillstream.settings import Settings
-
-from checkout.application import Checkout
-from checkout.bus import INVENTORY_HANDLERS, PAYMENTS_HANDLERS, CheckoutCommands
-from checkout.contracts import SERVICE, CheckoutContracts
 
 
 def build_application(settings: Settings) -> Checkout:

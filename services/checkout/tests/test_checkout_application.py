@@ -7,6 +7,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+
 from checkout.application import (
     Checkout,
     PriceCurrencyError,

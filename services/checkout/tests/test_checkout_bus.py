@@ -11,12 +11,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from google.protobuf.message import Message
+
 from checkout.application import Checkout, SaleNotFoundError, UnknownSkuError
 from checkout.bus import INVENTORY_HANDLERS, PAYMENTS_HANDLERS, CheckoutCommands
 from checkout.contracts import CheckoutContracts
 from checkout.domainmodel import PriceEntry, Sale, price_entry_id
 from checkout.main import build, build_application
-from google.protobuf.message import Message
 from tillstream.bus import command_subject, connect, wait_for
 from tillstream.codec import H_EVENT_TYPE, H_MSG_ID, H_STORE_ID, ReceivedEvent
 from tillstream.consumer import Delivery, EventSourcedSink

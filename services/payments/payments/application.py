@@ -11,7 +11,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
-from tillstream.eventstore import ServiceApplication
 
 from payments.acquirer import AuthorizationResult
 from payments.domainmodel import (
@@ -23,6 +22,7 @@ from payments.domainmodel import (
     Payment,
     payment_id_for,
 )
+from tillstream.eventstore import ServiceApplication
 
 
 class PaymentNotFoundError(Exception):

@@ -6,9 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tillstream.consumer import Handler
-from tillstream.service import CommandError, CommandHandler
-
 from payments.application import (
     AuthorizationRequest,
     PaymentConflictError,
@@ -17,6 +14,8 @@ from payments.application import (
     Payments,
 )
 from payments.domainmodel import InvalidCardError, PaymentError
+from tillstream.consumer import Handler
+from tillstream.service import CommandError, CommandHandler
 
 #: Upstream event handlers, keyed by protobuf full name: none yet (refunds will need sales).
 HANDLERS: dict[str, Handler] = {}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments.domainmodel import Payment
 from tillstream.codec import IntegrationEvent, subject
 from tillstream.events.v1 import common_pb2, payments_pb2
-
-from payments.domainmodel import Payment
 
 SERVICE = "payments"
 AGGREGATE = "payment"

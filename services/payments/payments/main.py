@@ -7,15 +7,14 @@ import logging
 import os
 from typing import Any
 
-from tillstream.eventstore import event_store_env
-from tillstream.service import ServiceDefinition, run_service
-from tillstream.settings import Settings
-
 from payments.acquirer import SimulatedAcquirer
 from payments.application import Payments
 from payments.bus import PaymentsCommands
 from payments.contracts import SERVICE, PaymentsContracts
 from payments.domainmodel import CardTokenizer
+from tillstream.eventstore import event_store_env
+from tillstream.service import ServiceDefinition, run_service
+from tillstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
+
 from payments.acquirer import AuthorizationResult, SimulatedAcquirer
 from payments.application import (
     AuthorizationRequest,
@@ -19,7 +21,6 @@ from payments.application import (
 )
 from payments.domainmodel import InvalidCardError, payment_id_for
 from payments.main import build_application
-from psycopg import sql
 from tillstream.settings import Settings
 from tillstream.testing import test_settings
 

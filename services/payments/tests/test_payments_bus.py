@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from payments.acquirer import SimulatedAcquirer
 from payments.application import Payments
 from payments.bus import HANDLERS, PaymentsCommands

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from payments.acquirer import SimulatedAcquirer
 from payments.domainmodel import (
     CAPTURED,
