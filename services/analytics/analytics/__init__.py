@@ -1,0 +1,1 @@
+"""Analytics: read models (projections) of the other services' events, for HQ reports."""

@@ -1,0 +1,107 @@
+"""CRM on the bus: loyalty points from checkout's sales, and the commands it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from crm.application import CustomerConflictError, CustomerNotFoundError, Customers
+from crm.demo import demo_loyalty_card, seed_demo_customers
+from crm.domainmodel import (
+    Customer,
+    InsufficientPointsError,
+    InvalidCustomerError,
+    InvalidPointsError,
+    LoyaltyAccount,
+    points_for_sale,
+)
+from tillstream.codec import ReceivedEvent
+from tillstream.consumer import Handler, UnitOfWork
+from tillstream.events.v1 import checkout_pb2
+from tillstream.service import CommandError, CommandHandler
+
+
+def on_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """Credit loyalty points for a completed sale that names a customer."""
+    sale = event.message
+    assert isinstance(sale, checkout_pb2.SaleCompleted)
+    if not sale.customer_id:
+        return
+    points = points_for_sale(sale.total.amount_minor, sale.total.currency)
+    if points <= 0:
+        return
+    account: LoyaltyAccount | None = uow.get(LoyaltyAccount.create_id(sale.customer_id))
+    if account is None:
+        # Open the account even if this customer is unknown here: they may have registered
+        # in a store whose CustomerRegistered has not arrived yet, and points must not be lost.
+        account = LoyaltyAccount.open(sale.customer_id)
+    account.earn(points, sale.sale_id, sale.store_id or event.store_id)
+    uow.add(account)
+
+
+def consumer_handlers() -> dict[str, Handler]:
+    """Handlers of upstream integration events, keyed by protobuf full name."""
+    return {checkout_pb2.SaleCompleted.DESCRIPTOR.full_name: on_sale_completed}
+
+
+def _refusals(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> CommandHandler:
+    """Turn domain and application errors into CommandError codes the caller can act on."""
+
+    def handler(payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return fn(payload)
+        except KeyError as exc:
+            raise CommandError(f"missing field {exc.args[0]!r}", "invalid") from exc
+        except CustomerNotFoundError as exc:
+            raise CommandError(str(exc), "not_found") from exc
+        except CustomerConflictError as exc:
+            raise CommandError(str(exc), "conflict") from exc
+        except InsufficientPointsError as exc:
+            raise CommandError(str(exc), "insufficient_points") from exc
+        except (InvalidCustomerError, InvalidPointsError) as exc:
+            raise CommandError(str(exc), "invalid") from exc
+
+    handler.__name__ = fn.__name__
+    return handler
+
+
+def _uuid(value: Any, field: str) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError as exc:
+        raise CommandError(f"{field} {value!r} is not a UUID", "invalid") from exc
+
+
+DEMO_CUSTOMERS = 50
+
+
+def command_handlers(app: Customers) -> dict[str, CommandHandler]:
+    """CRM's request/reply commands (JSON in, JSON out)."""
+
+    def register_customer(payload: dict[str, Any]) -> dict[str, Any]:
+        customer_id = payload.get("customer_id")
+        registered = app.register_customer(
+            loyalty_card=payload["loyalty_card"],
+            name=payload["name"],
+            store_id=payload["store_id"],
+            email=payload.get("email") or "",
+            phone=payload.get("phone") or "",
+            customer_id=_uuid(customer_id, "customer_id") if customer_id else None,
+        )
+        return {"customer_id": str(registered)}
+
+    def loyalty(payload: dict[str, Any]) -> dict[str, Any]:
+        balance = app.loyalty_balance(str(payload["customer_id"]))
+        return {"balance": balance.balance, "earned_total": balance.earned_total}
+
+    def seed_demo(payload: dict[str, Any]) -> dict[str, Any]:
+        """The demo loyalty customers of a store (idempotent): `up` calls it."""
+        store_id = payload["store_id"]
+        count = int(payload.get("customers", DEMO_CUSTOMERS))
+        changed = seed_demo_customers(app, store_id, count)
+        ids = [str(Customer.create_id(demo_loyalty_card(store_id, i))) for i in range(count)]
+        return {"changed": changed, "customer_ids": ids}
+
+    handlers = (register_customer, loyalty, seed_demo)
+    return {fn.__name__: _refusals(fn) for fn in handlers}

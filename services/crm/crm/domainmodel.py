@@ -1,0 +1,188 @@
+"""CRM's aggregates: `Customer` (a registered shopper) and `LoyaltyAccount` (their points).
+
+No I/O here; only eventsourcing.domain and the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+#: Namespace of CRM's deterministic ids (customers by loyalty card, accounts by customer).
+CRM_NAMESPACE = UUID("3b2d9a6e-51c7-4e0f-8f7a-2c9d4e6b1a85")
+
+# Store ids end up as subject tokens: NATS separators or wildcards would break the subject.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CARD = re.compile(r"^[A-Za-z0-9]{4,32}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+#: ISO 4217 minor-unit exponents that are not 2 (the common case).
+_MINOR_UNIT_EXPONENTS = {
+    "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
+    "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0,
+    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+}
+
+
+class InvalidCustomerError(ValueError):
+    """A customer's loyalty card, name, email, phone or store id is not acceptable."""
+
+
+class InvalidPointsError(ValueError):
+    """Points must be a positive whole number, with a sale or reference to account for them."""
+
+
+class InsufficientPointsError(Exception):
+    """A redemption asks for more points than the account holds."""
+
+
+def points_for_sale(total_minor: int, currency: str) -> int:
+    """1 point per whole currency unit of a sale's total (integer math; none for refunds)."""
+    if not re.fullmatch(r"[A-Z]{3}", currency or ""):
+        raise InvalidPointsError(f"currency must be an ISO 4217 code: {currency!r}")
+    if total_minor <= 0:
+        return 0
+    return total_minor // 10 ** _MINOR_UNIT_EXPONENTS.get(currency, 2)
+
+
+def _check_store(store_id: str) -> str:
+    if not isinstance(store_id, str) or not _TOKEN.match(store_id):
+        raise InvalidCustomerError(f"store_id {store_id!r} must be 1-64 of [A-Za-z0-9_-]")
+    return store_id
+
+
+def _check_points(points: int) -> None:
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise InvalidPointsError(f"points must be a positive integer: {points!r}")
+
+
+class Customer(Aggregate):
+    """A shopper registered with a loyalty card in one of the chain's stores."""
+
+    class Registered(Aggregate.Created):
+        # Name, email and phone travel in this event as plain values for now; a later issue
+        # encrypts them under a per-customer key (crypto-shredding on erasure).
+        loyalty_card: str
+        name: str
+        email: str
+        phone: str
+        store_id: str
+
+    @staticmethod
+    def create_id(loyalty_card: str) -> UUID:
+        return uuid5(CRM_NAMESPACE, f"card:{loyalty_card}")
+
+    @classmethod
+    def register(
+        cls,
+        loyalty_card: str,
+        name: str,
+        email: str,
+        phone: str,
+        store_id: str,
+        customer_id: UUID | None = None,
+    ) -> Customer:
+        """A new customer; the id is `customer_id`, or else derived from the loyalty card."""
+        if not isinstance(loyalty_card, str) or not _CARD.match(loyalty_card):
+            raise InvalidCustomerError(f"loyalty card {loyalty_card!r} must be 4-32 letters/digits")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidCustomerError("a customer needs a name")
+        if email and not _EMAIL.match(email):
+            raise InvalidCustomerError(f"email {email!r} does not look like an address")
+        if phone and not re.fullmatch(r"\+?[0-9 ()-]{5,20}", phone):
+            raise InvalidCustomerError(f"phone {phone!r} does not look like a number")
+        _check_store(store_id)
+        return cls._create(
+            cls.Registered,
+            id=customer_id or cls.create_id(loyalty_card),
+            loyalty_card=loyalty_card,
+            name=name.strip(),
+            email=email or "",
+            phone=phone or "",
+            store_id=store_id,
+        )
+
+    def __init__(self, loyalty_card: str, name: str, email: str, phone: str, store_id: str) -> None:
+        self.loyalty_card = loyalty_card
+        self.name = name
+        self.email = email
+        self.phone = phone
+        self.store_id = store_id
+
+
+class LoyaltyAccount(Aggregate):
+    """A customer's points: earned on sales, spent on redemptions, never below zero."""
+
+    class Opened(Aggregate.Created):
+        customer_id: str
+
+    # Each event carries the customer id: the account id is a hash of it, not invertible.
+    class PointsEarned(Aggregate.Event):
+        customer_id: str
+        points: int
+        sale_id: str
+        store_id: str
+        balance: int
+
+    class PointsRedeemed(Aggregate.Event):
+        customer_id: str
+        points: int
+        reference: str
+        store_id: str
+        balance: int
+
+    @staticmethod
+    def create_id(customer_id: str) -> UUID:
+        return uuid5(CRM_NAMESPACE, f"loyalty:{customer_id}")
+
+    @classmethod
+    def open(cls, customer_id: str) -> LoyaltyAccount:
+        # The customer id is kept as the string checkout sends: the account must be opened
+        # even before (or without) the customer's registration reaching this store.
+        if not isinstance(customer_id, str) or not customer_id.strip():
+            raise InvalidPointsError("a loyalty account needs a customer id")
+        return cls._create(cls.Opened, id=cls.create_id(customer_id), customer_id=customer_id)
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        self.balance = 0
+        self.earned_total = 0
+        self.redeemed_total = 0
+
+    def earn(self, points: int, sale_id: str, store_id: str) -> None:
+        """Credit points for a sale made in `store_id`."""
+        _check_points(points)
+        if not sale_id:
+            raise InvalidPointsError("earned points need the sale id")
+        _check_store(store_id)
+        self._earned(customer_id=self.customer_id, points=points, sale_id=sale_id,
+                     store_id=store_id, balance=self.balance + points)
+
+    @event(PointsEarned)
+    def _earned(
+        self, customer_id: str, points: int, sale_id: str, store_id: str, balance: int
+    ) -> None:
+        self.balance = balance
+        self.earned_total += points
+
+    def redeem(self, points: int, reference: str, store_id: str) -> None:
+        """Spend points; refused when the balance would go negative."""
+        _check_points(points)
+        if not reference:
+            raise InvalidPointsError("a redemption needs a reference")
+        _check_store(store_id)
+        if points > self.balance:
+            raise InsufficientPointsError(
+                f"cannot redeem {points} points: the balance is {self.balance}"
+            )
+        self._redeemed(customer_id=self.customer_id, points=points, reference=reference,
+                       store_id=store_id, balance=self.balance - points)
+
+    @event(PointsRedeemed)
+    def _redeemed(
+        self, customer_id: str, points: int, reference: str, store_id: str, balance: int
+    ) -> None:
+        self.balance = balance
+        self.redeemed_total += points

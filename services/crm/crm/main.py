@@ -1,0 +1,45 @@
+"""CRM's composition root: settings in, a ServiceDefinition out; no I/O at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm.application import Customers
+from crm.bus import command_handlers, consumer_handlers
+from crm.contracts import SERVICE, CrmContracts
+from tillstream.consumer import EventSourcedSink
+from tillstream.eventstore import event_store_env
+from tillstream.service import ServiceDefinition, run_service
+from tillstream.settings import Settings
+
+
+def build_application(settings: Settings) -> Customers:
+    """The Customers application on the configured event store."""
+    return Customers(env=event_store_env(settings, SERVICE))
+
+
+def build(settings: Settings) -> ServiceDefinition:
+    """Wire the crm service: its event store, contracts, subscriptions and commands."""
+    app = build_application(settings)
+
+    def stats() -> dict[str, Any]:
+        # Upstream positions applied, per partition: how far behind checkout we are.
+        names = [f"checkout.p{p}" for p in range(settings.partitions)]
+        return {"tracked": {name: app.tracked_position(name) for name in names}}
+
+    return ServiceDefinition(
+        name=SERVICE,
+        app=app,
+        contracts=CrmContracts(),
+        subscriptions={"checkout": EventSourcedSink(app, consumer_handlers())},
+        commands=command_handlers(app),
+        stats=stats,
+    )
+
+
+def main() -> None:
+    run_service(build)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""CRM's domain events -> integration events: subjects, payloads, no personal data."""
+
+from __future__ import annotations
+
+from crm.contracts import CrmContracts
+from crm.domainmodel import Customer, LoyaltyAccount
+from tillstream.events.v1 import crm_pb2
+
+contracts = CrmContracts()
+
+
+def test_customer_registered_without_personal_data() -> None:
+    customer = Customer.register("LC0001", "Ana Costa", "ana@example.com", "+4930555", "s001")
+    (registered,) = customer.collect_events()
+    integration = contracts.to_integration(registered)
+    assert integration is not None
+    assert integration.subject == "crm.s001.customer.registered"
+    assert integration.store_id == "s001"
+    assert integration.occurred_at == registered.timestamp
+    assert integration.message == crm_pb2.CustomerRegistered(
+        customer_id=str(customer.id), store_id="s001", loyalty_card="LC0001")
+    wire = integration.payload()
+    for personal in (b"Ana", b"ana@example.com", b"4930555"):
+        assert personal not in wire
+
+
+def test_points_earned() -> None:
+    account = LoyaltyAccount.open("cust-1")
+    opened = account.collect_events()
+    account.earn(12, "sale-1", "s002")
+    (earned,) = account.collect_events()
+    assert contracts.to_integration(opened[0]) is None
+    integration = contracts.to_integration(earned)
+    assert integration is not None
+    assert integration.subject == "crm.s002.loyalty.points_earned"
+    assert integration.message == crm_pb2.LoyaltyPointsEarned(
+        customer_id="cust-1", store_id="s002", sale_id="sale-1", points=12, balance=12)
+
+
+def test_redemption_is_private() -> None:
+    account = LoyaltyAccount.open("cust-1")
+    account.earn(12, "sale-1", "s002")
+    account.redeem(2, "reward-1", "s002")
+    assert contracts.to_integration(account.collect_events()[-1]) is None

@@ -1,0 +1,1 @@
+"""Inventory: the product catalog and stock levels per store and SKU."""

@@ -1,0 +1,202 @@
+"""The inventory application: catalog and stock commands and queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from inventory.domainmodel import (
+    DEFAULT_TAX_CLASS,
+    Product,
+    StockItem,
+    StoreStock,
+    validate_token,
+)
+from tillstream.eventstore import ServiceApplication
+
+
+class ProductNotFoundError(LookupError):
+    """No product has this SKU."""
+
+
+class StockItemNotFoundError(LookupError):
+    """The store holds no stock record for this SKU."""
+
+
+@dataclass(frozen=True)
+class ProductView:
+    """A product's catalog record, as plain values."""
+
+    product_id: UUID
+    sku: str
+    name: str
+    price_minor: int
+    currency: str
+    tax_class: str
+    barcodes: tuple[str, ...]
+    active: bool
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """One stock item's numbers."""
+
+    store_id: str
+    sku: str
+    on_hand: int
+    sold: int
+    received: int
+    reorder_point: int
+    low: bool
+
+
+@dataclass(frozen=True)
+class StockSummary:
+    """A store's stock in three numbers."""
+
+    store_id: str
+    items: int
+    sold_total: int
+    on_hand_total: int
+
+
+class Inventory(ServiceApplication):
+    """The catalog (one Product per SKU) and stock (one StockItem per store and SKU)."""
+
+    # Catalog ---------------------------------------------------------------------------
+
+    def upsert_product(
+        self,
+        sku: str,
+        name: str,
+        price_minor: int,
+        currency: str,
+        tax_class: str | None = None,
+        barcodes: Iterable[str] | None = None,
+    ) -> UUID:
+        """Create the product, or bring it to these values; unchanged values record nothing.
+
+        A tax class or barcodes left out (None) keep what the product has.
+        """
+        product = self.upsert_product_aggregate(
+            sku, name, price_minor, currency, tax_class, barcodes
+        )
+        self.save(product)
+        return product.id
+
+    def upsert_product_aggregate(
+        self,
+        sku: str,
+        name: str,
+        price_minor: int,
+        currency: str,
+        tax_class: str | None = None,
+        barcodes: Iterable[str] | None = None,
+    ) -> Product:
+        """The changed (not yet saved) product; lets a caller save many in one transaction."""
+        product: Product | None = self.get_or_none(Product.create_id(sku))
+        if product is None:
+            return Product.create(
+                sku,
+                name,
+                price_minor,
+                currency,
+                tax_class if tax_class is not None else DEFAULT_TAX_CLASS,
+                barcodes if barcodes is not None else (),
+            )
+        product.change_price(price_minor, currency)
+        product.rename(name)
+        if tax_class is not None:
+            product.change_tax_class(tax_class)
+        if barcodes is not None:
+            product.change_barcodes(barcodes)
+        return product
+
+    def discontinue_product(self, sku: str) -> None:
+        product = self._product(sku)
+        product.discontinue()
+        self.save(product)
+
+    def get_product(self, sku: str) -> ProductView:
+        product = self._product(sku)
+        return ProductView(
+            product_id=product.id,
+            sku=product.sku,
+            name=product.name,
+            price_minor=product.price_minor,
+            currency=product.currency,
+            tax_class=product.tax_class,
+            barcodes=tuple(product.barcodes),
+            active=product.active,
+        )
+
+    def _product(self, sku: str) -> Product:
+        product: Product | None = self.get_or_none(Product.create_id(sku))
+        if product is None:
+            raise ProductNotFoundError(f"no product with SKU {sku!r}")
+        return product
+
+    # Stock -----------------------------------------------------------------------------
+
+    def receive_stock(self, store_id: str, sku: str, quantity: int, reference: str) -> int:
+        """Goods in for a known product; returns the new quantity on hand."""
+        self._product(sku)  # only catalogued goods are received; sales never block, though
+        item, index = self.stock_item_for(store_id, sku)
+        item.receive(quantity, reference)
+        self.save(item, index)
+        return int(item.on_hand)
+
+    def set_reorder_point(self, store_id: str, sku: str, reorder_point: int) -> int:
+        self._product(sku)
+        item, index = self.stock_item_for(store_id, sku)
+        item.set_reorder_point(reorder_point)
+        self.save(item, index)
+        return int(item.reorder_point)
+
+    def stock_item_for(
+        self, store_id: str, sku: str, get: Callable[[UUID], Any] | None = None
+    ) -> tuple[StockItem, StoreStock]:
+        """The store's stock item for `sku` and the store's index, created when missing.
+
+        `get` (an id -> aggregate-or-None lookup, such as a UnitOfWork's) defaults to this
+        application's repository. Both are returned so the caller saves them together.
+        """
+        lookup = get or self.get_or_none
+        validate_token(store_id, "store_id")
+        item: StockItem | None = lookup(StockItem.create_id(store_id, sku))
+        index: StoreStock | None = lookup(StoreStock.create_id(store_id))
+        if index is None:
+            index = StoreStock.create(store_id)
+        if item is None:
+            item = StockItem.create(store_id, sku)
+        index.add(sku)
+        return item, index
+
+    def stock_level(self, store_id: str, sku: str) -> StockLevel:
+        item: StockItem | None = self.get_or_none(StockItem.create_id(store_id, sku))
+        if item is None:
+            raise StockItemNotFoundError(f"store {store_id!r} holds no stock of {sku!r}")
+        return StockLevel(
+            store_id=item.store_id,
+            sku=item.sku,
+            on_hand=item.on_hand,
+            sold=item.sold,
+            received=item.received,
+            reorder_point=item.reorder_point,
+            low=item.is_low,
+        )
+
+    def stock_summary(self, store_id: str) -> StockSummary:
+        """Items, units sold and units on hand over the store's stock (zero for no stock)."""
+        index: StoreStock | None = self.get_or_none(StoreStock.create_id(store_id))
+        skus = index.skus if index is not None else []
+        sold_total = on_hand_total = 0
+        for sku in skus:
+            item: StockItem = self.repository.get(StockItem.create_id(store_id, sku))
+            sold_total += item.sold
+            on_hand_total += item.on_hand
+        return StockSummary(
+            store_id=store_id, items=len(skus), sold_total=sold_total, on_hand_total=on_hand_total
+        )

@@ -1,0 +1,45 @@
+"""Inventory's composition root: settings in, a ServiceDefinition out; no I/O at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inventory.application import Inventory
+from inventory.bus import command_handlers, consumer_handlers
+from inventory.contracts import SERVICE, InventoryContracts
+from tillstream.consumer import EventSourcedSink
+from tillstream.eventstore import event_store_env
+from tillstream.service import ServiceDefinition, run_service
+from tillstream.settings import Settings
+
+
+def build_application(settings: Settings) -> Inventory:
+    """The Inventory application on the configured event store."""
+    return Inventory(env=event_store_env(settings, SERVICE))
+
+
+def build(settings: Settings) -> ServiceDefinition:
+    """Wire the inventory service: its event store, contracts, subscriptions and commands."""
+    app = build_application(settings)
+
+    def stats() -> dict[str, Any]:
+        # Upstream positions applied, per partition: how far behind checkout we are.
+        names = [f"checkout.p{p}" for p in range(settings.partitions)]
+        return {"tracked": {name: app.tracked_position(name) for name in names}}
+
+    return ServiceDefinition(
+        name=SERVICE,
+        app=app,
+        contracts=InventoryContracts(),
+        subscriptions={"checkout": EventSourcedSink(app, consumer_handlers())},
+        commands=command_handlers(app),
+        stats=stats,
+    )
+
+
+def main() -> None:
+    run_service(build)
+
+
+if __name__ == "__main__":
+    main()

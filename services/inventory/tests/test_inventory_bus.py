@@ -1,0 +1,149 @@
+"""Inventory's bus handlers: the SaleCompleted consumer (with a UnitOfWork) and commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import Tracking
+from google.protobuf.message import Message
+
+from inventory.application import Inventory
+from inventory.bus import command_handlers, consumer_handlers, on_sale_completed
+from inventory.domainmodel import StockItem
+from inventory.main import build_application
+from tillstream.codec import ReceivedEvent
+from tillstream.consumer import Delivery, EventSourcedSink, UnitOfWork
+from tillstream.events.v1 import checkout_pb2, common_pb2
+from tillstream.service import CommandError
+from tillstream.testing import test_settings as settings_for_test
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Inventory]:
+    app = build_application(settings_for_test(tmp_path))
+    yield app
+    app.close()
+
+
+def received(message: Message, store_id: str = "s001", position: int = 1) -> ReceivedEvent:
+    return ReceivedEvent(
+        event_type=message.DESCRIPTOR.full_name,
+        message=message,
+        subject=f"checkout.{store_id}.sale.completed",
+        store_id=store_id,
+        occurred_at="2025-01-01T00:00:00+00:00",
+        msg_id=f"checkout:{position}",
+        headers={},
+    )
+
+
+def sale(
+    sale_id: str, *lines: tuple[str, int], store_id: str = "s001"
+) -> checkout_pb2.SaleCompleted:
+    return checkout_pb2.SaleCompleted(
+        sale_id=sale_id,
+        store_id=store_id,
+        lines=[
+            common_pb2.SaleLine(
+                line_no=n, sku=sku, quantity=qty,
+                unit_price=common_pb2.Money(amount_minor=100, currency="EUR"),
+                line_total=common_pb2.Money(amount_minor=100 * qty, currency="EUR"),
+            )
+            for n, (sku, qty) in enumerate(lines, start=1)
+        ],
+        total=common_pb2.Money(amount_minor=100, currency="EUR"),
+        completed_at_ms=1_735_689_600_000,
+    )
+
+
+def test_handlers_are_keyed_by_protobuf_full_name() -> None:
+    assert set(consumer_handlers()) == {"tillstream.events.v1.SaleCompleted"}
+
+
+def test_sale_takes_stock_and_creates_missing_items(app: Inventory) -> None:
+    app.upsert_product("A", "A", 100, "EUR")
+    app.receive_stock("s001", "A", 10, "PO-1")
+    uow = UnitOfWork(app)
+    on_sale_completed(received(sale("sale-1", ("A", 2), ("UNKNOWN", 1))), uow)
+    app.record_processed(uow.aggregates.values(), Tracking("checkout.p0", 1))
+    assert app.stock_level("s001", "A").on_hand == 8
+    unknown = app.stock_level("s001", "UNKNOWN")
+    assert (unknown.on_hand, unknown.sold) == (-1, 1)  # never blocks the sale
+    assert app.stock_summary("s001").items == 2
+    assert app.tracked_position("checkout.p0") == 1
+
+
+def test_batch_touching_one_item_twice(app: Inventory) -> None:
+    """Two sales and a repeated line in one batch: every quantity counts, one save."""
+    sink = EventSourcedSink(app, consumer_handlers())
+    sink.apply(
+        "checkout.p0",
+        [
+            Delivery(1, received(sale("sale-1", ("A", 2), ("A", 1)), position=1)),
+            Delivery(2, received(sale("sale-2", ("A", 4), ("B", 1)), position=2)),
+        ],
+    )
+    level = app.stock_level("s001", "A")
+    assert (level.on_hand, level.sold) == (-7, 7)
+    item: StockItem = app.repository.get(StockItem.create_id("s001", "A"))
+    assert item.version == 1 + 3 + 1  # created, three sales, one low-stock signal
+    assert sink.position("checkout.p0") == 2
+    assert app.stock_summary("s001").sold_total == 8
+
+
+def test_non_positive_lines_are_skipped(app: Inventory) -> None:
+    uow = UnitOfWork(app)
+    on_sale_completed(received(sale("sale-1", ("A", 0), ("B", -1))), uow)
+    assert uow.aggregates == {}
+
+
+class TestCommands:
+    @pytest.fixture
+    def commands(self, app: Inventory) -> dict:  # type: ignore[type-arg]
+        return command_handlers(app)
+
+    def test_upsert_product(self, commands: dict) -> None:  # type: ignore[type-arg]
+        reply = commands["upsert_product"](
+            {"sku": "A", "name": "Apple", "price_minor": 45, "currency": "EUR",
+             "tax_class": "reduced", "barcodes": ["96385074"]}
+        )
+        assert reply["sku"] == "A" and len(reply["product_id"]) == 36
+
+    def test_receive_stock_and_summary(self, commands: dict) -> None:  # type: ignore[type-arg]
+        commands["upsert_product"]({"sku": "A", "name": "A", "price_minor": 1, "currency": "EUR"})
+        reply = commands["receive"]({"store_id": "s001", "sku": "A", "quantity": 5,
+                                     "reference": "PO-1"})
+        assert reply == {"on_hand": 5}
+        assert commands["stock"]({"store_id": "s001", "sku": "A"}) == {"on_hand": 5, "sold": 0}
+        assert commands["stock_summary"]({"store_id": "s001"}) == {
+            "items": 1, "sold_total": 0, "on_hand_total": 5}
+        assert commands["set_reorder_point"](
+            {"store_id": "s001", "sku": "A", "reorder_point": 2}) == {"reorder_point": 2}
+
+    @pytest.mark.parametrize(
+        ("command", "payload", "code"),
+        [
+            ("stock", {"store_id": "s001", "sku": "A"}, "not_found"),
+            ("receive", {"store_id": "s001", "sku": "A", "quantity": 1, "reference": "x"},
+             "not_found"),
+            ("upsert_product", {"sku": "A", "name": "A", "price_minor": -1, "currency": "EUR"},
+             "invalid"),
+            ("upsert_product", {"sku": "A", "name": "A", "price_minor": 1, "currency": "EUR",
+                                "barcodes": ["123"]}, "invalid"),
+            ("upsert_product", {"sku": "A"}, "invalid"),
+        ],
+    )
+    def test_refusals(self, commands: dict, command: str, payload: dict, code: str) -> None:  # type: ignore[type-arg]
+        with pytest.raises(CommandError) as refused:
+            commands[command](payload)
+        assert refused.value.code == code
+
+    def test_discontinued(self, commands: dict) -> None:  # type: ignore[type-arg]
+        product = {"sku": "A", "name": "A", "price_minor": 1, "currency": "EUR"}
+        commands["upsert_product"](product)
+        assert commands["discontinue_product"]({"sku": "A"}) == {"sku": "A", "active": False}
+        with pytest.raises(CommandError) as refused:
+            commands["upsert_product"]({**product, "price_minor": 2})
+        assert refused.value.code == "discontinued"
