@@ -7,13 +7,20 @@ goes through eventsourcing's own persistence modules.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Notification, ProcessRecorder, Recording, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+)
 from psycopg.conninfo import conninfo_to_dict
 
 from tillstream.settings import Settings
@@ -43,6 +50,10 @@ def event_store_env(settings: Settings, service: str) -> dict[str, str]:
             PERSISTENCE_MODULE="eventsourcing.sqlite",
             SQLITE_DBNAME=str(path),
             SQLITE_LOCK_TIMEOUT="10",
+            # A SQLite file has one service process writing it, so the aggregate cache is
+            # never stale: skip the "newer events?" query on every load. (On PostgreSQL,
+            # replicas share the store and the cache must fast-forward.)
+            AGGREGATE_CACHE_FASTFORWARD="n",
         )
     if settings.cipher_key:
         env.update(
@@ -111,7 +122,17 @@ class ServiceApplication(Application[UUID]):
         if trace_headers.get("traceparent"):
             for domain_event in processing_event.events:
                 domain_event.__dict__.setdefault("traceparent", trace_headers["traceparent"])
-        return super()._record(processing_event)
+        try:
+            return super()._record(processing_event)
+        except IntegrityError:
+            # Someone else wrote these aggregates first: the cached copies are stale (the
+            # cache does not fast-forward on SQLite), so the caller's reload must read the store.
+            cache = self.repository.cache
+            if cache is not None:
+                for aggregate_id in processing_event.aggregates:
+                    with contextlib.suppress(KeyError):
+                        cache.get(aggregate_id, evict=True)
+            raise
 
     def record_processed(
         self, aggregates: Iterable[Aggregate], tracking: Tracking
