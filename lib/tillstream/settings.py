@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     postgres_dsn: str = ""
     #: AES key (base64, 16/24/32 bytes) for event payloads at rest; empty means no cipher.
     cipher_key: str = ""
+    #: HMAC key for card tokens (payments); empty means a development key, with a warning.
+    card_token_key: str = ""
     #: Number of subject partitions per stream (stores are spread over them).
     partitions: int = 1
     #: Attempts before a message goes to the dead-letter stream.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from typing import Any
 
 from payments.acquirer import SimulatedAcquirer
@@ -27,7 +26,7 @@ def card_token_key(settings: Settings) -> bytes:
     The development key derives from the data directory, so tokens stay stable for one
     installation; it is not a secret, and production must set the variable.
     """
-    configured = os.environ.get(CARD_TOKEN_KEY_ENV, "")
+    configured = settings.card_token_key
     if configured:
         return configured.encode()
     log.warning("%s is not set: card tokens use a development key", CARD_TOKEN_KEY_ENV)
