@@ -29,6 +29,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from tillstream.bus import partition_filter, stream_name
 from tillstream.codec import H_MSG_ID, ReceivedEvent, UndecodableEventError, decode
@@ -123,7 +124,12 @@ class ConsumerStats:
     dead_lettered: int = 0
     retries: int = 0
     batches: int = 0
+    rewinds: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+class DeliveryGapError(RuntimeError):
+    """A delivery of this consumer never reached this subscription (lost in transit)."""
 
 
 def upstream_position(msg: Msg) -> int:
@@ -170,6 +176,7 @@ class Consumer:
         self.durable = f"{downstream}-{upstream}-p{partition}"
         self.tracking_name = f"{upstream}.p{partition}"
         self.stream = stream_name(upstream)
+        self._next_delivery = 1
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -194,6 +201,7 @@ class Consumer:
         while not stop.is_set():
             try:
                 if sub is None:
+                    self._next_delivery = await self._rewind_to_ack_floor()
                     sub = await self.js.pull_subscribe(
                         self.config().filter_subject or "",
                         durable=self.durable,
@@ -204,6 +212,7 @@ class Consumer:
                     msgs = await sub.fetch(self.batch_size, timeout=fetch_timeout)
                 except (TimeoutError, NatsTimeoutError):
                     continue
+                self._check_contiguous(msgs)
                 await self.process(msgs, stop)
                 backoff = 0.05
             except asyncio.CancelledError:
@@ -218,6 +227,56 @@ class Consumer:
                     sub = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    def _check_contiguous(self, msgs: Sequence[Msg]) -> None:
+        """Kit fix: refuse a batch when a delivery before it never arrived.
+
+        JetStream numbers every delivery of a consumer (redeliveries included) 1, 2, 3, ...
+        A missing number is a message handed to this consumer that this subscription never
+        saw: in flight when the broker restarted, or late for a pull request of a previous
+        subscription. It would come back only after ack_wait, behind newer messages, and then
+        be skipped by the tracking record (a lost effect). Raising makes `run` subscribe anew,
+        which rewinds to the ack floor (see `_rewind_to_ack_floor`).
+        """
+        for msg in msgs:
+            delivery = msg.metadata.sequence.consumer
+            if delivery != self._next_delivery:
+                raise DeliveryGapError(
+                    f"delivery {delivery} where {self._next_delivery} was due on {msg.subject}"
+                )
+            self._next_delivery += 1
+
+    async def _rewind_to_ack_floor(self) -> int:
+        """Before (re)subscribing: redeliver, in stream order, whatever is not acked yet.
+
+        Kit fix. Messages that a previous instance (or this one before an error) fetched and
+        never acked come back from JetStream only after `ack_wait`, and *behind* the newer
+        messages that a fresh fetch hands out at once. Applying those newer ones first moved
+        the tracking record past the unacked ones, so their redelivery was then skipped as
+        "already applied": a consumer killed before its commit lost its whole batch. So when
+        the durable has unacked messages, recreate it to start right after its ack floor
+        (everything at or below it is acked, so applied or dead-lettered); redelivered
+        messages that were committed are skipped by the tracking record, the rest applied in
+        order. Assumes one active consumer per partition, as the design says.
+
+        Returns the consumer sequence the next delivery must carry.
+        """
+        try:
+            info = await self.js.consumer_info(self.stream, self.durable)
+        except NotFoundError:
+            return 1
+        if not info.num_ack_pending:
+            return (info.delivered.consumer_seq if info.delivered else 0) + 1
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        log.info("consumer %s: %d unacked; redelivering from stream seq %d", self.durable,
+                 info.num_ack_pending, floor + 1)
+        await self.js.delete_consumer(self.stream, self.durable)
+        config = self.config()
+        config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = floor + 1
+        await self.js.add_consumer(self.stream, config)
+        self.stats.rewinds += 1
+        return 1
 
     async def process(self, msgs: Sequence[Msg], stop: asyncio.Event | None = None) -> None:
         """Apply a fetched batch: in order, once, acking only what is committed."""
@@ -300,6 +359,12 @@ class Consumer:
         stream_seq = meta.sequence.stream
         headers = dict(msg.headers or {})
         original_id = headers.pop(H_MSG_ID, "")
+        # Kit fix: the stored message still carries the relay's Nats-Expected-Last-Msg-Id (or
+        # -Sequence); republished as is, the DEADLETTER stream checked it against its own last
+        # message and refused the copy (10070/10071), so no message could ever be dead-lettered.
+        # Drop every server directive (Nats-*); the original id is kept below.
+        for name in [h for h in headers if h.lower().startswith("nats-")]:
+            del headers[name]
         headers.update(
             {
                 H_MSG_ID: f"dlq:{self.durable}:{stream_seq}",

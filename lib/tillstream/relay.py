@@ -10,6 +10,8 @@ there. The relay keeps no checkpoint: it resumes from the last message in its ow
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Notification
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
+from nats.js.api import PubAck
+from nats.js.errors import APIError, NoStreamResponseError
 
 from tillstream.bus import stream_name
 from tillstream.codec import H_MSG_ID, Contracts, IntegrationEvent
@@ -40,6 +44,57 @@ class RelayStats:
     skipped_private: int = 0
     fenced: int = 0
     position: int = 0
+
+
+class _PipelinedPublisher:
+    """Pipelined JetStream publishes whose futures resolve on every reply, errors included.
+
+    Kit fix: this replaces nats-py's `publish_async`, which (nats-py 2.16) never resolves a
+    future whose publish the server refuses: its reply handler calls APIError.from_error, which
+    *raises*, so the error lands in the connection's error callback and the future stays
+    pending. A fence (wrong last msg id / sequence) then stalled the relay for `ack_timeout`
+    and surfaced as a TimeoutError: RelayFencedError was never raised, stats.fenced stayed 0,
+    and two relays (or a relay restarted on an empty view) cost 10 s per fenced batch.
+    """
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.prefix: str | None = None
+        self.tokens = itertools.count()
+        self.futures: dict[str, asyncio.Future[PubAck]] = {}
+
+    async def publish(
+        self, subject: str, payload: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[PubAck]:
+        nc = self.js._nc  # the client under the JetStream context (nats-py has no accessor)
+        if self.prefix is None:
+            prefix = nc.new_inbox()
+            await nc.subscribe(f"{prefix}.*", cb=self._on_reply)
+            self.prefix = prefix
+        token = str(next(self.tokens))
+        future: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        self.futures[token] = future
+        await nc.publish(subject, payload, reply=f"{self.prefix}.{token}", headers=headers)
+        return future
+
+    def forget(self) -> None:
+        """Drop every outstanding future (after a timeout): late replies are ignored."""
+        self.futures.clear()
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self.futures.pop(msg.subject.rpartition(".")[2], None)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(NoStreamResponseError())
+            return
+        try:
+            response = json.loads(msg.data)
+            if "error" in response:
+                APIError.from_error(response["error"])  # raises the right APIError subclass
+            future.set_result(PubAck.from_response(response))
+        except Exception as exc:
+            future.set_exception(exc)
 
 
 class Relay:
@@ -70,6 +125,7 @@ class Relay:
         self.last_msg_id: str | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._publisher = _PipelinedPublisher(js)
 
     @property
     def position(self) -> int:
@@ -168,9 +224,7 @@ class Relay:
             else:
                 headers["Nats-Expected-Last-Msg-Id"] = previous
             futures.append(
-                await self.js.publish_async(
-                    integration.subject, integration.payload(), headers=headers
-                )
+                await self._publisher.publish(integration.subject, integration.payload(), headers)
             )
             previous = msg_id
         try:
@@ -180,14 +234,24 @@ class Relay:
         except TimeoutError:
             for future in futures:
                 future.cancel()
+            self._publisher.forget()
             raise
         # Advance over the contiguous prefix that the stream accepted.
+        failure: BaseException | None = None
         for (notification_id, _, _), result in zip(outgoing, results, strict=True):
             if isinstance(result, BaseException):
-                if isinstance(result, APIError) and result.err_code in FENCED_ERROR_CODES:
-                    raise RelayFencedError(str(result))
-                raise result
-            self.last_msg_id = f"{self.service}:{notification_id}"
-            self.stats.position = notification_id
+                failure = failure or result
+                continue
+            # Kit fix: count a stored message even past a refused one. A relay that starts on
+            # an empty stream is refused its first message (Nats-Expected-Last-Sequence is
+            # checked before the duplicate window) while the next ones, chained on the other
+            # relay's copy, are stored; they went uncounted, so `published` understated.
             if not getattr(result, "duplicate", False):
                 self.stats.published += 1
+            if failure is None:
+                self.last_msg_id = f"{self.service}:{notification_id}"
+                self.stats.position = notification_id
+        if failure is not None:
+            if isinstance(failure, APIError) and failure.err_code in FENCED_ERROR_CODES:
+                raise RelayFencedError(str(failure))
+            raise failure
