@@ -16,6 +16,7 @@ messages behind it. On shutdown every unprocessed message is NAKed for prompt re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -159,6 +160,7 @@ class Consumer:
         backoff_max: float = 5.0,
         ack_wait: float = 30.0,
         on_applied: Callable[[Sequence[Delivery]], None] | None = None,
+        events: Sequence[str] | None = None,
     ) -> None:
         self.downstream = downstream
         self.upstream = upstream
@@ -176,12 +178,22 @@ class Consumer:
         self.durable = f"{downstream}-{upstream}-p{partition}"
         self.tracking_name = f"{upstream}.p{partition}"
         self.stream = stream_name(upstream)
+        #: `<aggregate>.<event>` subjects to receive (None: every event of the upstream); the
+        #: server filters, so a downstream never decodes and tracks events it has no use for.
+        self.events = tuple(events) if events else None
         self._next_delivery = 1
 
+    def filter_subjects(self) -> list[str]:
+        if self.events is None:
+            return [partition_filter(self.upstream, self.partition)]
+        return [f"{self.upstream}.*.{event}.{self.partition}" for event in self.events]
+
     def config(self) -> ConsumerConfig:
+        subjects = self.filter_subjects()
         return ConsumerConfig(
             durable_name=self.durable,
-            filter_subject=partition_filter(self.upstream, self.partition),
+            filter_subject=subjects[0] if len(subjects) == 1 else None,
+            filter_subjects=subjects if len(subjects) > 1 else None,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
@@ -203,7 +215,7 @@ class Consumer:
                 if sub is None:
                     self._next_delivery = await self._rewind_to_ack_floor()
                     sub = await self.js.pull_subscribe(
-                        self.config().filter_subject or "",
+                        self.filter_subjects()[0],
                         durable=self.durable,
                         stream=self.stream,
                         config=self.config(),
@@ -227,6 +239,11 @@ class Consumer:
                     sub = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+        if sub is not None:
+            # Without this the connection's drain waits out its timeout for the pull
+            # subscription, and a stopping service hangs for 30 s.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     def _check_contiguous(self, msgs: Sequence[Msg]) -> None:
         """Kit fix: refuse a batch when a delivery before it never arrived.
@@ -266,6 +283,11 @@ class Consumer:
         except NotFoundError:
             return 1
         if not info.num_ack_pending:
+            current = info.config.filter_subjects or [info.config.filter_subject or ""]
+            if sorted(current) != sorted(self.filter_subjects()):
+                # The service now wants other events: update the durable in place (its
+                # position stays; NATS 2.10+ allows changing the filter).
+                await self.js.add_consumer(self.stream, self.config())
             return (info.delivered.consumer_seq if info.delivered else 0) + 1
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         log.info("consumer %s: %d unacked; redelivering from stream seq %d", self.durable,

@@ -184,23 +184,28 @@ class Relay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    async def _read(self, start: int) -> Sequence[Notification]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.reader, self.app.notifications, start, self.batch_size
-        )
-
-    async def publish_pending(self) -> int:
-        """Publish one batch; returns how many notifications it went past (0: none waiting)."""
-        notifications = await self._read(self.stats.position + 1)
-        if not notifications:
-            return 0
+    def _prepare(
+        self, start: int
+    ) -> tuple[Sequence[Notification], list[tuple[int, IntegrationEvent, Any]]]:
+        """Read a batch and map it to integration events (in the reader thread: decrypting
+        and mapping a large batch must not block the event loop)."""
+        notifications = self.app.notifications(start, self.batch_size)
         outgoing: list[tuple[int, IntegrationEvent, Any]] = []
         for notification in notifications:
             domain_event = self.app.mapper.to_domain_event(notification)
             integration = self.contracts.to_integration(domain_event)
             if integration is not None:
                 outgoing.append((notification.id, integration, domain_event))
+        return notifications, outgoing
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many notifications it went past (0: none waiting)."""
+        loop = asyncio.get_running_loop()
+        notifications, outgoing = await loop.run_in_executor(
+            self.reader, self._prepare, self.stats.position + 1
+        )
+        if not notifications:
+            return 0
         if self.before_publish is not None:
             self.before_publish(notifications)
         if outgoing:

@@ -44,6 +44,15 @@ class CommandError(Exception):
         self.code = code
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """A downstream's interest in an upstream: the sink, and which events it needs."""
+
+    sink: Sink
+    #: `<aggregate>.<event>` subjects, e.g. ("sale.completed",); None means all of them.
+    events: tuple[str, ...] | None = None
+
+
 @dataclass
 class ServiceDefinition:
     """What a service is made of; built by the service's composition root."""
@@ -51,8 +60,8 @@ class ServiceDefinition:
     name: str
     app: ServiceApplication | None = None
     contracts: Contracts | None = None
-    #: upstream service name -> the sink its events go to
-    subscriptions: dict[str, Sink] = field(default_factory=dict)
+    #: upstream service name -> where its events go (a bare Sink receives every event)
+    subscriptions: dict[str, Sink | Subscription] = field(default_factory=dict)
     #: command name -> handler (JSON in, JSON out), on `cmd.<service>.<store>.<command>`
     commands: dict[str, CommandHandler] = field(default_factory=dict)
     #: extra numbers for `status` (events stored, ...)
@@ -96,12 +105,13 @@ class ServiceHost:
             )
             d.app.on_recorded(self.relay.wake)
             tasks.append(asyncio.create_task(self.relay.run(stop), name="relay"))
-        for upstream, sink in d.subscriptions.items():
+        for upstream, wanted in d.subscriptions.items():
+            subscription = wanted if isinstance(wanted, Subscription) else Subscription(wanted)
             for partition in range(self.settings.partitions):
                 consumer = Consumer(
-                    d.name, upstream, partition, self.js, sink,
+                    d.name, upstream, partition, self.js, subscription.sink,
                     executor=self.db, batch_size=self.settings.consumer_batch,
-                    max_deliver=self.settings.max_deliver,
+                    max_deliver=self.settings.max_deliver, events=subscription.events,
                 )
                 self.consumers.append(consumer)
                 tasks.append(asyncio.create_task(consumer.run(stop), name=consumer.durable))

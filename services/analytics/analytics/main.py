@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analytics.application import SERVICE, ProjectionSink, ProjectionStore
 from analytics.bus import command_handlers, consumer_handlers
-from tillstream.service import ServiceDefinition, run_service
+from tillstream.service import ServiceDefinition, Subscription, run_service
 from tillstream.settings import Settings
 
 
@@ -16,7 +16,10 @@ def build(settings: Settings) -> ServiceDefinition:
         name=SERVICE,
         app=None,
         contracts=None,
-        subscriptions={"checkout": sink, "payments": sink},
+        subscriptions={
+            "checkout": Subscription(sink, ("sale.completed",)),
+            "payments": Subscription(sink, ("payment.captured",)),
+        },
         commands=command_handlers(store),
         stats=store.stats,
         close=store.engine.dispose,

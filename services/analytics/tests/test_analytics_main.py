@@ -20,7 +20,7 @@ from tillstream.bus import wait_for
 from tillstream.codec import IntegrationEvent
 from tillstream.events.v1 import checkout_pb2, common_pb2, payments_pb2
 from tillstream.natsserver import NatsServer
-from tillstream.service import ServiceHost
+from tillstream.service import ServiceHost, Subscription
 from tillstream.testing import test_settings as settings_for_test
 
 
@@ -30,7 +30,10 @@ def test_build(tmp_path: Path) -> None:
         assert definition.name == "analytics"
         assert definition.app is None and definition.contracts is None
         assert set(definition.subscriptions) == {"checkout", "payments"}
-        assert all(isinstance(s, ProjectionSink) for s in definition.subscriptions.values())
+        subscriptions = definition.subscriptions.values()
+        assert all(isinstance(s, Subscription) for s in subscriptions)
+        assert all(isinstance(s.sink, ProjectionSink) for s in subscriptions)  # type: ignore[union-attr]
+        assert definition.subscriptions["checkout"].events == ("sale.completed",)  # type: ignore[union-attr]
         assert set(definition.commands) == {"sales_totals", "payment_mix"}
         assert definition.stats is not None and definition.stats()["sales_rows"] == 0
     finally:

@@ -9,7 +9,7 @@ from checkout.bus import INVENTORY_HANDLERS, PAYMENTS_HANDLERS, CheckoutCommands
 from checkout.contracts import SERVICE, CheckoutContracts
 from tillstream.consumer import EventSourcedSink
 from tillstream.eventstore import event_store_env
-from tillstream.service import ServiceDefinition, run_service
+from tillstream.service import ServiceDefinition, Subscription, run_service
 from tillstream.settings import Settings
 
 
@@ -36,8 +36,13 @@ def build(settings: Settings) -> ServiceDefinition:
         app=app,
         contracts=CheckoutContracts(),
         subscriptions={
-            "inventory": EventSourcedSink(app, INVENTORY_HANDLERS),
-            "payments": EventSourcedSink(app, PAYMENTS_HANDLERS),
+            "inventory": Subscription(
+                EventSourcedSink(app, INVENTORY_HANDLERS), ("product.upserted",)
+            ),
+            "payments": Subscription(
+                EventSourcedSink(app, PAYMENTS_HANDLERS),
+                ("payment.captured", "payment.declined"),
+            ),
         },
         commands=CheckoutCommands(app).handlers(),
         stats=stats,

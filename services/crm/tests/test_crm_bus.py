@@ -122,3 +122,13 @@ class TestCommands:
             commands["register_customer"](
                 {"loyalty_card": "LC0002", "name": "B", "store_id": "s001", "customer_id": given})
         assert refused.value.code == "conflict"
+
+
+def test_seed_demo_is_idempotent_and_names_registered_customers(app: Customers) -> None:
+    commands = command_handlers(app)
+    first = commands["seed_demo"]({"store_id": "s001", "customers": 5})
+    assert first["changed"] == 5 and len(first["customer_ids"]) == 5
+    again = commands["seed_demo"]({"store_id": "s001", "customers": 5})
+    assert again == {"changed": 0, "customer_ids": first["customer_ids"]}
+    for customer_id in first["customer_ids"]:
+        assert commands["loyalty"]({"customer_id": customer_id})["balance"] == 0

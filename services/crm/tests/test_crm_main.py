@@ -21,7 +21,7 @@ from tillstream.codec import IntegrationEvent
 from tillstream.consumer import EventSourcedSink
 from tillstream.events.v1 import checkout_pb2, common_pb2, crm_pb2
 from tillstream.natsserver import NatsServer
-from tillstream.service import ServiceHost
+from tillstream.service import ServiceHost, Subscription
 from tillstream.testing import test_settings as settings_for_test
 
 
@@ -30,8 +30,11 @@ def test_build(tmp_path: Path) -> None:
     try:
         assert definition.name == "crm"
         assert isinstance(definition.contracts, CrmContracts)
-        assert isinstance(definition.subscriptions["checkout"], EventSourcedSink)
-        assert set(definition.commands) == {"register_customer", "loyalty"}
+        subscription = definition.subscriptions["checkout"]
+        assert isinstance(subscription, Subscription)
+        assert isinstance(subscription.sink, EventSourcedSink)
+        assert subscription.events == ("sale.completed",)
+        assert set(definition.commands) == {"register_customer", "loyalty", "seed_demo"}
     finally:
         assert definition.app is not None
         definition.app.close()

@@ -9,7 +9,7 @@ from inventory.bus import command_handlers, consumer_handlers
 from inventory.contracts import SERVICE, InventoryContracts
 from tillstream.consumer import EventSourcedSink
 from tillstream.eventstore import event_store_env
-from tillstream.service import ServiceDefinition, run_service
+from tillstream.service import ServiceDefinition, Subscription, run_service
 from tillstream.settings import Settings
 
 
@@ -31,7 +31,11 @@ def build(settings: Settings) -> ServiceDefinition:
         name=SERVICE,
         app=app,
         contracts=InventoryContracts(),
-        subscriptions={"checkout": EventSourcedSink(app, consumer_handlers())},
+        subscriptions={
+            "checkout": Subscription(
+                EventSourcedSink(app, consumer_handlers()), ("sale.completed",)
+            )
+        },
         commands=command_handlers(app),
         stats=stats,
     )

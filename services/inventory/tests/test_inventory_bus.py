@@ -147,3 +147,13 @@ class TestCommands:
         with pytest.raises(CommandError) as refused:
             commands["upsert_product"]({**product, "price_minor": 2})
         assert refused.value.code == "discontinued"
+
+
+def test_seed_demo_is_idempotent_and_lists_skus_in_stock(app: Inventory) -> None:
+    commands = command_handlers(app)
+    first = commands["seed_demo"]({"store_id": "s001", "products": 10})
+    assert first["changed"] > 0 and len(first["skus"]) == 10
+    again = commands["seed_demo"]({"store_id": "s001", "products": 10})
+    assert again == {"changed": 0, "skus": first["skus"]}
+    for sku in first["skus"]:
+        assert commands["stock"]({"store_id": "s001", "sku": sku})["on_hand"] > 0

@@ -20,7 +20,7 @@ from tillstream.codec import IntegrationEvent
 from tillstream.consumer import EventSourcedSink
 from tillstream.events.v1 import checkout_pb2, common_pb2, inventory_pb2
 from tillstream.natsserver import NatsServer
-from tillstream.service import ServiceHost
+from tillstream.service import ServiceHost, Subscription
 from tillstream.testing import test_settings as settings_for_test
 
 
@@ -29,7 +29,10 @@ def test_build(tmp_path: Path) -> None:
     try:
         assert definition.name == "inventory"
         assert isinstance(definition.contracts, InventoryContracts)
-        assert isinstance(definition.subscriptions["checkout"], EventSourcedSink)
+        subscription = definition.subscriptions["checkout"]
+        assert isinstance(subscription, Subscription)
+        assert isinstance(subscription.sink, EventSourcedSink)
+        assert subscription.events == ("sale.completed",)
         assert {"upsert_product", "receive", "stock", "stock_summary"} <= set(
             definition.commands)
         assert definition.stats is not None and definition.stats() == {
