@@ -40,12 +40,13 @@ def setup(service: str, exporter: str = "", span_exporter: SpanExporter | None =
         provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     elif exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif exporter == "otlp":  # pragma: no cover - needs the optional OTLP exporter package
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore
-            OTLPSpanExporter,
-        )
+    elif exporter == "otlp":
+        # Endpoint and headers come from the standard OTEL_EXPORTER_OTLP_* variables.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    elif exporter:
+        raise ValueError(f"unknown telemetry exporter {exporter!r}: use '', 'console' or 'otlp'")
     trace.set_tracer_provider(provider)
     _configured = True
     os.environ.setdefault("OTEL_SERVICE_NAME", f"tillstream-{service}")
