@@ -104,6 +104,10 @@ class EventSourcedSink:
         return self.app.tracked_position(tracking_name)
 
     def apply(self, tracking_name: str, deliveries: Sequence[Delivery]) -> None:
+        with self.app.session():  # one batch, aggregates lent without a deep copy
+            self._apply(tracking_name, deliveries)
+
+    def _apply(self, tracking_name: str, deliveries: Sequence[Delivery]) -> None:
         uow = UnitOfWork(self.app)
         for delivery in deliveries:
             handler = self.handlers.get(delivery.event.event_type)
@@ -303,40 +307,103 @@ class Consumer:
     async def process(self, msgs: Sequence[Msg], stop: asyncio.Event | None = None) -> None:
         """Apply a fetched batch: in order, once, acking only what is committed."""
         self.stats.batches += 1
-        tracked = await self._call(self.sink.position, self.tracking_name)
-        pending: list[tuple[Msg, Delivery]] = []
-        for index, msg in enumerate(msgs):
+        start = 0
+        while start < len(msgs):
+            start = await self._process_from(msgs, start, stop)
+
+    async def _process_from(
+        self, msgs: Sequence[Msg], start: int, stop: asyncio.Event | None
+    ) -> int:
+        """Apply msgs[start:] up to the first poison message, which is dead-lettered.
+
+        Returns the index to go on from. Reading the tracked position and applying what is
+        past it happen in one call on the database thread (one hop per batch, not two).
+        """
+        candidates: list[tuple[Msg, int, Delivery | UndecodableEventError]] = []
+        poison: tuple[Msg, str] | None = None
+        end = len(msgs)
+        for index in range(start, len(msgs)):
+            msg = msgs[index]
             try:
                 position = upstream_position(msg)
+            except UndecodableEventError as exc:
+                poison, end = (msg, str(exc)), index
+                break
+            except Exception:
+                await self._nak_all(msgs[start:])
+                raise
+            try:
+                item: Delivery | UndecodableEventError = Delivery(
+                    position, decode(msg.subject, msg.data, msg.headers)
+                )
+            except UndecodableEventError as exc:
+                # Poison unless it turns out to be a redelivery (decided against the tracking
+                # record, as before: a redelivered message is acked without being decoded).
+                item = exc
+            except Exception:
+                await self._nak_all(msgs[start:])
+                raise
+            candidates.append((msg, position, item))
+        if candidates:
+            tracked, settled, failure = await self._call(self._settle, candidates)
+            pending: list[tuple[Msg, Delivery]] = []
+            for msg, position, item in candidates[:settled]:
                 if position <= tracked:
                     # Already applied (a redelivery): ack it, with no effect.
                     self.stats.skipped_duplicates += 1
                     await msg.ack()
                     continue
-                delivery = Delivery(position, decode(msg.subject, msg.data, msg.headers))
-            except UndecodableEventError as exc:
-                # Poison: apply what came before it, then set it aside and go on.
-                await self._apply(pending, stop)
-                pending = []
-                await self._dead_letter(msg, str(exc))
-                continue
-            except Exception:
-                await self._nak_all([m for m, _ in pending] + list(msgs[index:]))
-                raise
-            pending.append((msg, delivery))
-            tracked = position
-        await self._apply(pending, stop)
+                assert isinstance(item, Delivery)
+                pending.append((msg, item))
+                tracked = position
+            await self._applied(pending, failure, stop)
+            if settled < len(candidates):
+                # A message that cannot be decoded: set it aside and go on after it.
+                msg, _, item = candidates[settled]
+                await self._dead_letter(msg, str(item))
+                return start + settled + 1
+        if poison is not None:
+            await self._dead_letter(*poison)
+            return end + 1
+        return len(msgs)
 
-    async def _apply(
-        self, pending: list[tuple[Msg, Delivery]], stop: asyncio.Event | None
+    def _settle(
+        self, candidates: Sequence[tuple[Msg, int, Delivery | UndecodableEventError]]
+    ) -> tuple[int, int, Exception | None]:
+        """On the database thread: the tracked position, then apply the fresh deliveries of
+        the candidates' prefix before the first undecodable one that is not a redelivery.
+
+        Returns (tracked position before, length of that prefix, the apply's failure or None).
+        """
+        tracked = before = self.sink.position(self.tracking_name)
+        fresh: list[Delivery] = []
+        settled = len(candidates)
+        for index, (_, position, item) in enumerate(candidates):
+            if position <= tracked:
+                continue
+            if not isinstance(item, Delivery):
+                settled = index
+                break
+            fresh.append(item)
+            tracked = position
+        failure: Exception | None = None
+        if fresh:
+            try:
+                self.sink.apply(self.tracking_name, fresh)
+            except Exception as exc:
+                failure = exc
+        return before, settled, failure
+
+    async def _applied(
+        self, pending: list[tuple[Msg, Delivery]], failure: Exception | None,
+        stop: asyncio.Event | None,
     ) -> None:
+        """Ack a committed batch, or after a failed one go through it one by one."""
         if not pending:
             return
-        try:
-            await self._call(self.sink.apply, self.tracking_name, [d for _, d in pending])
-        except Exception as exc:
+        if failure is not None:
             log.info("consumer %s: batch of %d failed (%s); one by one", self.durable,
-                     len(pending), exc)
+                     len(pending), failure)
             for position, (msg, delivery) in enumerate(pending):
                 if stop is not None and stop.is_set():
                     await self._nak_all([m for m, _ in pending[position:]])

@@ -8,14 +8,13 @@ goes through eventsourcing's own persistence modules.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
-    IntegrityError,
     Notification,
     ProcessRecorder,
     Recording,
@@ -73,6 +72,8 @@ class ServiceApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._listeners: list[Callable[[], None]] = []
+        #: Aggregates lent uncopied from the cache in the current `session` (None: none open).
+        self._lent: dict[UUID, Aggregate] | None = None
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         self._ensure_postgres_schema()
@@ -124,15 +125,48 @@ class ServiceApplication(Application[UUID]):
                 domain_event.__dict__.setdefault("traceparent", trace_headers["traceparent"])
         try:
             return super()._record(processing_event)
-        except IntegrityError:
-            # Someone else wrote these aggregates first: the cached copies are stale (the
-            # cache does not fast-forward on SQLite), so the caller's reload must read the store.
-            cache = self.repository.cache
-            if cache is not None:
-                for aggregate_id in processing_event.aggregates:
-                    with contextlib.suppress(KeyError):
-                        cache.get(aggregate_id, evict=True)
+        except Exception:
+            # IntegrityError: someone else wrote these aggregates first, so the cached copies
+            # are stale (the cache does not fast-forward on SQLite) and the caller's reload must
+            # read the store. Any other failure: an aggregate lent uncopied by `session` is
+            # now ahead of the store. Either way the cache must forget them.
+            self._evict(processing_event.aggregates)
             raise
+
+    def _evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate_id in aggregate_ids:
+                with contextlib.suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """One command or one consumer batch, run on the application's one writer thread.
+
+        Inside it, `get_or_none` lends aggregates from the cache without the repository's
+        deep copy (the costliest part of a load). The copy is there so that a failed or
+        abandoned change never leaves the cached aggregate altered; the session keeps that
+        promise instead: when the block raises, or leaves a lent aggregate with unsaved
+        events, those aggregates are evicted and the next load reads the store. A save that
+        fails evicts what it tried to write (`_record`). Changes made outside events are not
+        caught: domain objects change only through events. Sessions nest (the outer wins).
+        """
+        if self._lent is not None or self.repository.cache is None:
+            yield
+            return
+        lent: dict[UUID, Aggregate] = {}
+        self._lent = lent
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self._lent = None
+            self._evict(
+                aggregate_id for aggregate_id, aggregate in lent.items()
+                if not ok or getattr(aggregate, "pending_events", None)
+            )
 
     def record_processed(
         self, aggregates: Iterable[Aggregate], tracking: Tracking
@@ -158,7 +192,12 @@ class ServiceApplication(Application[UUID]):
         """The aggregate, or None when it does not exist."""
         from eventsourcing.application import AggregateNotFoundError
 
+        lent = self._lent
         try:
-            return self.repository.get(aggregate_id)
+            if lent is None:
+                return self.repository.get(aggregate_id)
+            aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
         except AggregateNotFoundError:
             return None
+        lent[aggregate_id] = aggregate
+        return aggregate

@@ -137,6 +137,13 @@ class ServiceHost:
 
     def _responder(self, handler: CommandHandler) -> Callable[[Msg], Any]:
         loop = asyncio.get_running_loop()
+        app = self.definition.app
+
+        def run(handler: CommandHandler, payload: dict[str, Any]) -> dict[str, Any]:
+            if app is None:
+                return handler(payload)
+            with app.session():  # one command, aggregates lent without a deep copy
+                return handler(payload)
 
         async def respond(msg: Msg) -> None:
             try:
@@ -145,7 +152,7 @@ class ServiceHost:
                     raise CommandError("a command is a JSON object", "invalid")
                 with telemetry.span_from(msg.headers or {}, f"command {msg.subject}"):
                     ctx = contextvars.copy_context()
-                    reply = await loop.run_in_executor(self.db, ctx.run, handler, payload)
+                    reply = await loop.run_in_executor(self.db, ctx.run, run, handler, payload)
                 body = {"ok": True, **reply}
             except json.JSONDecodeError as exc:
                 body = {"ok": False, "error": {"code": "invalid", "message": f"not JSON: {exc}"}}

@@ -52,8 +52,16 @@ def setup(service: str, exporter: str = "", span_exporter: SpanExporter | None =
     os.environ.setdefault("OTEL_SERVICE_NAME", f"tillstream-{service}")
 
 
+_tracer: tuple[object, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("tillstream")
+    # get_tracer builds a new Tracer on every call; keep one per installed provider.
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, trace.get_tracer("tillstream"))
+    return _tracer[1]
 
 
 def current_traceparent() -> dict[str, str]:

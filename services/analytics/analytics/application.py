@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     func,
     select,
@@ -108,6 +109,43 @@ class ProjectionStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._statements()
+
+    def _statements(self) -> None:
+        """Build the write path's statements once: constructing them per batch (and their
+        cache keys) cost more CPU than executing them."""
+        tracking = projection_tracking.c
+        self._ensure_tracking = self._insert(projection_tracking).on_conflict_do_nothing(
+            index_elements=["name"]
+        )
+        self._select_position = select(tracking.position).where(
+            tracking.name == bindparam("tracking_name")
+        )
+        self._lock_position = self._select_position.with_for_update()
+        self._set_position = (
+            projection_tracking.update()
+            .where(tracking.name == bindparam("tracking_name"))
+            .values(position=bindparam("new_position"))
+        )
+        sales = self._insert(sales_by_store_day)
+        t = sales_by_store_day.c
+        self._upsert_sales = sales.on_conflict_do_update(
+            index_elements=["store_id", "day", "currency"],
+            set_={
+                "sales_count": t.sales_count + sales.excluded.sales_count,
+                "total_minor": t.total_minor + sales.excluded.total_minor,
+                "items_sold": t.items_sold + sales.excluded.items_sold,
+            },
+        )
+        payments = self._insert(payment_mix)
+        p = payment_mix.c
+        self._upsert_payments = payments.on_conflict_do_update(
+            index_elements=["store_id", "day", "tender", "scheme", "currency"],
+            set_={
+                "count": p.count + payments.excluded.count,
+                "total_minor": p.total_minor + payments.excluded.total_minor,
+            },
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProjectionStore:
@@ -139,14 +177,9 @@ class ProjectionStore:
         with self.engine.connect() as conn:
             return self._position(conn, tracking_name)
 
-    @staticmethod
-    def _position(conn: Connection, tracking_name: str, lock: bool = False) -> int:
-        query = select(projection_tracking.c.position).where(
-            projection_tracking.c.name == tracking_name
-        )
-        if lock:
-            query = query.with_for_update()
-        return int(conn.execute(query).scalar_one_or_none() or 0)
+    def _position(self, conn: Connection, tracking_name: str, lock: bool = False) -> int:
+        query = self._lock_position if lock else self._select_position
+        return int(conn.execute(query, {"tracking_name": tracking_name}).scalar_one_or_none() or 0)
 
     def apply_batch(
         self, tracking_name: str, deliveries: Sequence[Delivery], fold: ProjectionHandler
@@ -157,11 +190,7 @@ class ProjectionStore:
         with self.engine.begin() as conn:
             # Make sure the tracking row exists, then lock it: two writers of one partition
             # (a replica taking over) serialize here, and the later one sees what is done.
-            conn.execute(
-                self._insert(projection_tracking)
-                .values(name=tracking_name, position=0)
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
+            conn.execute(self._ensure_tracking, {"name": tracking_name, "position": 0})
             tracked = self._position(conn, tracking_name, lock=True)
             fresh = [d for d in deliveries if d.position > tracked]
             if not fresh:
@@ -171,9 +200,9 @@ class ProjectionStore:
                 fold(delivery.event, batch)
             self._add(conn, batch)
             conn.execute(
-                projection_tracking.update()
-                .where(projection_tracking.c.name == tracking_name)
-                .values(position=max(d.position for d in fresh))
+                self._set_position,
+                {"tracking_name": tracking_name,
+                 "new_position": max(d.position for d in fresh)},
             )
 
     def _insert(self, table: Table) -> Any:
@@ -182,17 +211,8 @@ class ProjectionStore:
 
     def _add(self, conn: Connection, batch: ProjectionBatch) -> None:
         if batch.sales:
-            stmt = self._insert(sales_by_store_day)
-            t = sales_by_store_day.c
             conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["store_id", "day", "currency"],
-                    set_={
-                        "sales_count": t.sales_count + stmt.excluded.sales_count,
-                        "total_minor": t.total_minor + stmt.excluded.total_minor,
-                        "items_sold": t.items_sold + stmt.excluded.items_sold,
-                    },
-                ),
+                self._upsert_sales,
                 [
                     {"store_id": k.store_id, "day": k.day, "currency": k.currency,
                      "sales_count": v.sales_count, "total_minor": v.total_minor,
@@ -201,16 +221,8 @@ class ProjectionStore:
                 ],
             )
         if batch.payments:
-            stmt = self._insert(payment_mix)
-            p = payment_mix.c
             conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["store_id", "day", "tender", "scheme", "currency"],
-                    set_={
-                        "count": p.count + stmt.excluded.count,
-                        "total_minor": p.total_minor + stmt.excluded.total_minor,
-                    },
-                ),
+                self._upsert_payments,
                 [
                     {"store_id": k.store_id, "day": k.day, "tender": k.tender,
                      "scheme": k.scheme, "currency": k.currency, "count": v.count,
