@@ -196,7 +196,7 @@ class ServiceApplication(Application[UUID]):
         try:
             if lent is None:
                 return self.repository.get(aggregate_id)
-            aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+            aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
         except AggregateNotFoundError:
             return None
         lent[aggregate_id] = aggregate

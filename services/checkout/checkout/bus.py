@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -24,9 +22,10 @@ from checkout.domainmodel import (
     price_entry_id,
 )
 from tillstream.codec import ReceivedEvent
+from tillstream.commands import integer, refusals, text, uuid
 from tillstream.consumer import Handler, UnitOfWork
 from tillstream.events.v1 import inventory_pb2, payments_pb2
-from tillstream.service import CommandError, CommandHandler
+from tillstream.service import CommandHandler
 
 log = logging.getLogger(__name__)
 
@@ -90,42 +89,15 @@ PAYMENTS_HANDLERS: dict[str, Handler] = {
 # -- commands -------------------------------------------------------------------------------
 
 
-def _str(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise CommandError(f"{key} must be a non-empty string", "invalid")
-    return value
-
-
-def _int(body: dict[str, Any], key: str) -> int:
-    value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CommandError(f"{key} must be an integer", "invalid")
-    return value
-
-
-def _uuid(body: dict[str, Any], key: str) -> UUID:
-    try:
-        return UUID(_str(body, key))
-    except ValueError as exc:
-        raise CommandError(f"{key} must be a UUID", "invalid") from exc
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Domain and application errors -> a CommandError with a one-word code."""
-    try:
-        yield
-    except SaleNotFoundError as exc:
-        raise CommandError(str(exc), "not_found") from exc
-    except UnknownSkuError as exc:
-        raise CommandError(str(exc), "unknown_sku") from exc
-    except (SaleConflictError, LineConflictError) as exc:
-        raise CommandError(str(exc), "conflict") from exc
-    except (InvalidLineError, CurrencyMismatchError) as exc:
-        raise CommandError(str(exc), "invalid") from exc
-    except SaleError as exc:
-        raise CommandError(str(exc), "rejected") from exc
+_refusals = refusals(
+    {
+        SaleNotFoundError: "not_found",
+        UnknownSkuError: "unknown_sku",
+        (SaleConflictError, LineConflictError): "conflict",
+        (InvalidLineError, CurrencyMismatchError): "invalid",
+        SaleError: "rejected",
+    }
+)
 
 
 class CheckoutCommands:
@@ -145,8 +117,8 @@ class CheckoutCommands:
 
     def price(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sku} -> {sku, name, price_minor, currency}: what a scan of it would cost now."""
-        with _refusals():
-            entry = self.app.price_of(_str(body, "sku"))
+        with _refusals:
+            entry = self.app.price_of(text(body, "sku"))
         return {
             "sku": entry.sku,
             "name": entry.name,
@@ -156,11 +128,11 @@ class CheckoutCommands:
 
     def open_sale(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id, store_id, lane_id, cashier_id, currency} -> {sale_id, status}."""
-        sale_id = _uuid(body, "sale_id")
-        with _refusals():
+        sale_id = uuid(body, "sale_id")
+        with _refusals:
             self.app.open_sale(
-                sale_id, _str(body, "store_id"), _str(body, "lane_id"),
-                _str(body, "cashier_id"), _str(body, "currency"),
+                sale_id, text(body, "store_id"), text(body, "lane_id"),
+                text(body, "cashier_id"), text(body, "currency"),
             )
             view = self.app.get_sale(sale_id)
         return {"sale_id": view.sale_id, "status": view.status}
@@ -168,10 +140,10 @@ class CheckoutCommands:
     def add_line(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id, line_no, sku, quantity}
         -> {unit_price_minor, line_total_minor, total_minor, currency}."""
-        with _refusals():
+        with _refusals:
             added = self.app.add_line(
-                _uuid(body, "sale_id"), _int(body, "line_no"), _str(body, "sku"),
-                _int(body, "quantity"),
+                uuid(body, "sale_id"), integer(body, "line_no"), text(body, "sku"),
+                integer(body, "quantity"),
             )
         return {
             "unit_price_minor": added.unit_price_minor,
@@ -182,16 +154,16 @@ class CheckoutCommands:
 
     def attach_customer(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id, customer_id} -> {sale_id, customer_id}."""
-        sale_id = _uuid(body, "sale_id")
-        customer_id = _str(body, "customer_id")
-        with _refusals():
+        sale_id = uuid(body, "sale_id")
+        customer_id = text(body, "customer_id")
+        with _refusals:
             self.app.attach_customer(sale_id, customer_id)
         return {"sale_id": str(sale_id), "customer_id": customer_id}
 
     def get_sale(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id} -> the sale: status, money, lines and tenders."""
-        with _refusals():
-            view = self.app.get_sale(_uuid(body, "sale_id"))
+        with _refusals:
+            view = self.app.get_sale(uuid(body, "sale_id"))
         return {
             "sale_id": view.sale_id,
             "store_id": view.store_id,

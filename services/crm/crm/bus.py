@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +16,7 @@ from crm.domainmodel import (
     points_for_sale,
 )
 from tillstream.codec import ReceivedEvent
+from tillstream.commands import refusals
 from tillstream.consumer import Handler, UnitOfWork
 from tillstream.events.v1 import checkout_pb2
 from tillstream.service import CommandError, CommandHandler
@@ -45,25 +45,14 @@ def consumer_handlers() -> dict[str, Handler]:
     return {checkout_pb2.SaleCompleted.DESCRIPTOR.full_name: on_sale_completed}
 
 
-def _refusals(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> CommandHandler:
-    """Turn domain and application errors into CommandError codes the caller can act on."""
-
-    def handler(payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return fn(payload)
-        except KeyError as exc:
-            raise CommandError(f"missing field {exc.args[0]!r}", "invalid") from exc
-        except CustomerNotFoundError as exc:
-            raise CommandError(str(exc), "not_found") from exc
-        except CustomerConflictError as exc:
-            raise CommandError(str(exc), "conflict") from exc
-        except InsufficientPointsError as exc:
-            raise CommandError(str(exc), "insufficient_points") from exc
-        except (InvalidCustomerError, InvalidPointsError) as exc:
-            raise CommandError(str(exc), "invalid") from exc
-
-    handler.__name__ = fn.__name__
-    return handler
+_refusals = refusals(
+    {
+        CustomerNotFoundError: "not_found",
+        CustomerConflictError: "conflict",
+        InsufficientPointsError: "insufficient_points",
+        (InvalidCustomerError, InvalidPointsError): "invalid",
+    }
+)
 
 
 def _uuid(value: Any, field: str) -> UUID:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from inventory.application import Inventory, ProductNotFoundError, StockItemNotFoundError
@@ -14,9 +13,10 @@ from inventory.domainmodel import (
     ProductDiscontinuedError,
 )
 from tillstream.codec import ReceivedEvent
+from tillstream.commands import refusals
 from tillstream.consumer import Handler, UnitOfWork
 from tillstream.events.v1 import checkout_pb2
-from tillstream.service import CommandError, CommandHandler
+from tillstream.service import CommandHandler
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +50,13 @@ def consumer_handlers() -> dict[str, Handler]:
     }
 
 
-def _refusals(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> CommandHandler:
-    """Turn domain and application errors into CommandError codes the caller can act on."""
-
-    def handler(payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return fn(payload)
-        except KeyError as exc:
-            raise CommandError(f"missing field {exc.args[0]!r}", "invalid") from exc
-        except (ProductNotFoundError, StockItemNotFoundError) as exc:
-            raise CommandError(str(exc), "not_found") from exc
-        except ProductDiscontinuedError as exc:
-            raise CommandError(str(exc), "discontinued") from exc
-        except (InvalidProductError, InvalidStockMovementError) as exc:
-            raise CommandError(str(exc), "invalid") from exc
-
-    handler.__name__ = fn.__name__
-    handler.__doc__ = fn.__doc__
-    return handler
+_refusals = refusals(
+    {
+        (ProductNotFoundError, StockItemNotFoundError): "not_found",
+        ProductDiscontinuedError: "discontinued",
+        (InvalidProductError, InvalidStockMovementError): "invalid",
+    }
+)
 
 
 DEMO_PRODUCTS = 300

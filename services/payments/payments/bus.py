@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from payments.application import (
@@ -14,44 +12,24 @@ from payments.application import (
     Payments,
 )
 from payments.domainmodel import InvalidCardError, PaymentError
+from tillstream.commands import integer, refusals, text
 from tillstream.consumer import Handler
-from tillstream.service import CommandError, CommandHandler
+from tillstream.service import CommandHandler
 
 #: Upstream event handlers, keyed by protobuf full name: none yet (refunds will need sales).
 HANDLERS: dict[str, Handler] = {}
 
 
-def _str(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise CommandError(f"{key} must be a non-empty string", "invalid")
-    return value
-
-
-def _int(body: dict[str, Any], key: str) -> int:
-    value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CommandError(f"{key} must be an integer", "invalid")
-    return value
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Domain and application errors -> a CommandError with a one-word code.
-
-    Messages never include card data: the errors raised below do not carry it.
-    """
-    try:
-        yield
-    except (InvalidCardError, PaymentNotFoundError) as exc:
-        code = "invalid" if isinstance(exc, InvalidCardError) else "not_found"
-        raise CommandError(str(exc), code) from exc
-    except PaymentConflictError as exc:
-        raise CommandError(str(exc), "conflict") from exc
-    except PaymentInProgressError as exc:
-        raise CommandError(str(exc), "in_progress") from exc
-    except PaymentError as exc:
-        raise CommandError(str(exc), "invalid") from exc
+# Messages never include card data: the errors raised by payments do not carry it.
+_refusals = refusals(
+    {
+        InvalidCardError: "invalid",
+        PaymentNotFoundError: "not_found",
+        PaymentConflictError: "conflict",
+        PaymentInProgressError: "in_progress",
+        PaymentError: "invalid",
+    }
+)
 
 
 class PaymentsCommands:
@@ -67,15 +45,15 @@ class PaymentsCommands:
         """{idempotency_key, sale_id, store_id, amount_minor, currency, pan, expiry}
         -> {payment_id, status, response_code, auth_code, masked_pan, reason}."""
         request = AuthorizationRequest(
-            idempotency_key=_str(body, "idempotency_key"),
-            sale_id=_str(body, "sale_id"),
-            store_id=_str(body, "store_id"),
-            amount_minor=_int(body, "amount_minor"),
-            currency=_str(body, "currency"),
-            pan=_str(body, "pan"),
-            expiry=_str(body, "expiry"),
+            idempotency_key=text(body, "idempotency_key"),
+            sale_id=text(body, "sale_id"),
+            store_id=text(body, "store_id"),
+            amount_minor=integer(body, "amount_minor"),
+            currency=text(body, "currency"),
+            pan=text(body, "pan"),
+            expiry=text(body, "expiry"),
         )
-        with _refusals():
+        with _refusals:
             outcome = self.app.authorize(request)
         return {
             "payment_id": outcome.payment_id,
