@@ -111,6 +111,7 @@ class Relay:
         reader: Executor | None = None,
         ack_timeout: float = 10.0,
         before_publish: Callable[[Sequence[Notification]], None] | None = None,
+        linger: float = 0.002,
     ) -> None:
         self.service = service
         self.stream = stream_name(service)
@@ -120,6 +121,7 @@ class Relay:
         self.batch_size = batch_size
         self.reader = reader
         self.ack_timeout = ack_timeout
+        self.linger = linger
         self.before_publish = before_publish
         self.stats = RelayStats()
         self.last_msg_id: str | None = None
@@ -163,11 +165,19 @@ class Relay:
                 if not synced:
                     await self.resync()
                     synced = True
+                # Clear before reading: a write that lands during the read or the publish
+                # sets the flag again, so the wait below returns at once and nothing waits
+                # for the idle timeout.
+                self._wake.clear()
                 done = await self.publish_pending()
                 backoff = 0.05
-                if done:
+                if done >= self.batch_size:
+                    continue  # a full batch: more is waiting
+                if done and self.linger:
+                    # Let a burst of commits gather: one read and one pipelined publish for
+                    # many events costs far less than one each.
+                    await asyncio.sleep(self.linger)
                     continue
-                self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, timeout=idle, return_when="FIRST_COMPLETED")
