@@ -36,6 +36,7 @@ from tillstream.bus import partition_filter, stream_name
 from tillstream.codec import H_MSG_ID, ReceivedEvent, UndecodableEventError, decode
 from tillstream.events.v1 import alerts_pb2
 from tillstream.eventstore import ServiceApplication
+from tillstream.leases import PartitionLease
 from tillstream.telemetry import current_traceparent, span_from
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ class Consumer:
         ack_wait: float = 30.0,
         on_applied: Callable[[Sequence[Delivery]], None] | None = None,
         events: Sequence[str] | None = None,
+        lease: PartitionLease | None = None,
     ) -> None:
         self.downstream = downstream
         self.upstream = upstream
@@ -185,6 +187,8 @@ class Consumer:
         #: `<aggregate>.<event>` subjects to receive (None: every event of the upstream); the
         #: server filters, so a downstream never decodes and tracks events it has no use for.
         self.events = tuple(events) if events else None
+        #: With replicas: consume only while holding this partition's lease.
+        self.lease = lease
         self._next_delivery = 1
 
     def filter_subjects(self) -> list[str]:
@@ -216,6 +220,14 @@ class Consumer:
         sub = None
         while not stop.is_set():
             try:
+                if self.lease is not None and not await self.lease.hold():
+                    # Another replica consumes this partition: stand by.
+                    if sub is not None:
+                        await sub.unsubscribe()
+                        sub = None
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.lease.ttl / 3)
+                    continue
                 if sub is None:
                     self._next_delivery = await self._rewind_to_ack_floor()
                     sub = await self.js.pull_subscribe(
@@ -248,6 +260,9 @@ class Consumer:
             # subscription, and a stopping service hangs for 30 s.
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+        if self.lease is not None:
+            with contextlib.suppress(Exception):
+                await self.lease.release()
 
     def _check_contiguous(self, msgs: Sequence[Msg]) -> None:
         """Kit fix: refuse a batch when a delivery before it never arrived.

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from tillstream.bus import command_subject, connect, ensure_platform_streams
 from tillstream.codec import Contracts
 from tillstream.consumer import Consumer, Sink
 from tillstream.eventstore import ServiceApplication
+from tillstream.leases import PartitionLease
 from tillstream.relay import Relay
 from tillstream.settings import Settings
 
@@ -105,13 +107,16 @@ class ServiceHost:
             )
             d.app.on_recorded(self.relay.wake)
             tasks.append(asyncio.create_task(self.relay.run(stop), name="relay"))
+        instance = f"{self.settings.instance_id or socket.gethostname()}:{d.name}"
         for upstream, wanted in d.subscriptions.items():
             subscription = wanted if isinstance(wanted, Subscription) else Subscription(wanted)
             for partition in range(self.settings.partitions):
+                durable = f"{d.name}-{upstream}-p{partition}"
                 consumer = Consumer(
                     d.name, upstream, partition, self.js, subscription.sink,
                     executor=self.db, batch_size=self.settings.consumer_batch,
                     max_deliver=self.settings.max_deliver, events=subscription.events,
+                    lease=PartitionLease(self.js, durable, instance, self.settings.lease_ttl),
                 )
                 self.consumers.append(consumer)
                 tasks.append(asyncio.create_task(consumer.run(stop), name=consumer.durable))
@@ -184,6 +189,7 @@ class ServiceHost:
                     "applied": consumer.stats.applied,
                     "duplicates_skipped": consumer.stats.skipped_duplicates,
                     "dead_letters": consumer.stats.dead_lettered,
+                    "active": consumer.lease is None or consumer.lease.held,
                 }
             )
         body: dict[str, Any] = {

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     card_token_key: str = ""
     #: Number of subject partitions per stream (stores are spread over them).
     partitions: int = 1
+    #: This replica's name in partition leases; empty means "<hostname>". Replicas of one
+    #: service need different names; a restarted replica with the same name resumes at once.
+    instance_id: str = ""
+    #: Seconds a partition lease lasts without renewal (a standby takes over after that).
+    lease_ttl: float = 10.0
     #: Attempts before a message goes to the dead-letter stream.
     max_deliver: int = 5
     #: Events a consumer processes in one transaction, at most.
