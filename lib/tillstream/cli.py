@@ -229,9 +229,15 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object."
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(ctx: typer.Context) -> None:
-    """Benchmarks (bench/pipeline.py): prints numbers; --json for one object."""
-    script = project_root() / "bench" / "pipeline.py"
-    raise typer.Exit(subprocess.call([sys.executable, str(script), *ctx.args]))
+    """Benchmarks: `bench [--json]` the pipeline, `bench NAME [--json]` bench/NAME.py."""
+    args = list(ctx.args)
+    name = args.pop(0) if args and not args[0].startswith("-") else "pipeline"
+    script = project_root() / "bench" / f"{name}.py"
+    if not script.exists():
+        known = sorted(p.stem for p in script.parent.glob("*.py"))
+        console.print(f"[red]no benchmark {name!r}[/]; one of {', '.join(known)}")
+        raise typer.Exit(2)
+    raise typer.Exit(subprocess.call([sys.executable, str(script), *args]))
 
 
 @events_app.command("tail")
