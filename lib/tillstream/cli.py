@@ -240,6 +240,16 @@ def bench(ctx: typer.Context) -> None:
     raise typer.Exit(subprocess.call([sys.executable, str(script), *args]))
 
 
+@app.command(
+    "acquirer-sim",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def acquirer_sim(ctx: typer.Context) -> None:
+    """The ISO 8583 acquirer simulator (--port, --settlement-dir, --latency-ms)."""
+    args = [sys.executable, "-m", "payments.acquirersim", *ctx.args]
+    raise typer.Exit(subprocess.call(args))
+
+
 @events_app.command("tail")
 def events_tail(
     subject: str = typer.Argument(">", help="Subject filter below the service, e.g. 'checkout.>'"),
