@@ -6,6 +6,7 @@ end-to-end tests and the benchmark.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import time
@@ -18,6 +19,16 @@ from nats.aio.client import Client
 from edge_agent.cards import test_card
 from tillstream.bus import command_subject
 from tillstream.codec import decode
+
+#: The float a simulated lane opens its shift with (EUR 100.00).
+DEMO_FLOAT_MINOR = 100_00
+
+
+def demo_pin(store_id: str, lane_id: str) -> str:
+    """The simulated cashier's PIN: six digits derived from store and lane, made in memory and
+    never written anywhere. (A demo only: a real cashier chooses a PIN.)"""
+    digest = hashlib.sha256(f"tillstream-demo-pin:{store_id}:{lane_id}".encode()).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
 
 
 class LaneError(RuntimeError):
@@ -100,6 +111,9 @@ class Lane:
         self.decline_rate = decline_rate
         self.timeout = timeout
         self.stats = LaneStats()
+        self.cashier_id = f"cashier-{lane_id}"
+        #: the lane's open shift, once `start_shift` has opened (or found) it
+        self.shift_id: str | None = None
 
     async def command(self, service: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         reply = await self.nc.request(
@@ -112,20 +126,46 @@ class Lane:
             raise LaneError(name, answer.get("error", {}))
         return dict(answer)
 
-    async def ring_up(self) -> CompletedSale:
-        """One whole sale: open, scan 1-5 lines, maybe a customer, pay by card, completed."""
-        sale_id = str(uuid.uuid4())
+    async def start_shift(self) -> str:
+        """Register the lane's cashier (idempotent) and open a shift (or find the one this
+        cashier left open on the lane); its id."""
+        pin = demo_pin(self.store_id, self.lane_id)
         await self.command(
-            "checkout",
-            "open_sale",
-            {
-                "sale_id": sale_id,
-                "store_id": self.store_id,
-                "lane_id": self.lane_id,
-                "cashier_id": f"cashier-{self.lane_id}",
-                "currency": "EUR",
-            },
+            "checkout", "register_cashier",
+            {"store_id": self.store_id, "cashier_id": self.cashier_id,
+             "name": f"Cashier of lane {self.lane_id}", "pin": pin},
         )
+        answer = await self.command(
+            "checkout", "open_shift",
+            {"store_id": self.store_id, "lane_id": self.lane_id, "cashier_id": self.cashier_id,
+             "pin": pin, "float_minor": DEMO_FLOAT_MINOR, "currency": "EUR"},
+        )
+        del pin
+        self.shift_id = str(answer["shift_id"])
+        return self.shift_id
+
+    async def ring_up(self) -> CompletedSale:
+        """One whole sale: open, scan 1-5 lines, maybe a customer, pay by card, completed.
+        The lane's shift is opened first if it is not yet."""
+        if self.shift_id is None:
+            await self.start_shift()
+        sale_id = str(uuid.uuid4())
+        try:
+            await self.command(
+                "checkout",
+                "open_sale",
+                {
+                    "sale_id": sale_id,
+                    "store_id": self.store_id,
+                    "lane_id": self.lane_id,
+                    "cashier_id": self.cashier_id,
+                    "currency": "EUR",
+                },
+            )
+        except LaneError as exc:
+            if exc.code == "no_shift":  # closed elsewhere: open a new one next time
+                self.shift_id = None
+            raise
         quantity = 0
         due = 0
         for line_no in range(1, self.rng.randint(1, 5) + 1):

@@ -1,4 +1,5 @@
-"""The checkout application: lane commands on sales, priced from the local price replica."""
+"""The checkout application: lane commands on sales, priced from the local price replica, and
+the cashiers' shifts that a lane must have open to sell."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from typing import Any
 from uuid import UUID
 
 from checkout.domainmodel import (
+    BadPinError,
+    Cashier,
+    CashierError,
+    LaneState,
     PriceEntry,
     Sale,
     SaleError,
+    Shift,
+    ShiftReport,
+    cashier_key,
+    lane_key,
     price_entry_id,
 )
 from tillstream.eventstore import ServiceApplication
@@ -29,6 +38,22 @@ class UnknownSkuError(Exception):
 
 class PriceCurrencyError(SaleError):
     """The catalog prices this SKU in another currency than the sale's."""
+
+
+class NoShiftError(SaleError):
+    """The lane has no open shift: it cannot sell."""
+
+
+class WrongCashierError(SaleError):
+    """The sale names another cashier than the one whose shift is open on the lane."""
+
+
+class ShiftNotFoundError(Exception):
+    """No shift with this id."""
+
+
+class CashierConflictError(CashierError):
+    """The cashier is registered already, with another name or PIN."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,7 @@ class SaleView:
     customer_id: str
     lines: list[dict[str, Any]] = field(default_factory=list)
     tenders: list[dict[str, Any]] = field(default_factory=list)
+    shift_id: str = ""
 
 
 class Checkout(ServiceApplication):
@@ -77,8 +103,15 @@ class Checkout(ServiceApplication):
                 raise SaleConflictError(f"sale {sale_id} was opened with other details")
             return existing.id
         Sale.check_open(store_id, lane_id, cashier_id, currency)
+        shift = self.open_shift_of(store_id, lane_id)
+        if shift is None:
+            raise NoShiftError(f"lane {lane_id} of store {store_id} has no open shift")
+        if shift.cashier_id != cashier_id:
+            raise WrongCashierError(
+                f"lane {lane_id} is in the shift of {shift.cashier_id}, not {cashier_id}"
+            )
         sale = Sale(id=sale_id, store_id=store_id, lane_id=lane_id, cashier_id=cashier_id,
-                    currency=currency)
+                    currency=currency, shift_id=str(shift.id))
         self.save(sale)
         return sale.id
 
@@ -122,6 +155,7 @@ class Checkout(ServiceApplication):
             lines=[line.as_dict() for line in sorted(sale.lines.values(),
                                                       key=lambda ln: ln.line_no)],
             tenders=[tender.as_dict() for tender in sale.tenders.values()],
+            shift_id=sale.shift_id,
         )
 
     def price_of(self, sku: str) -> PriceEntry:
@@ -132,6 +166,104 @@ class Checkout(ServiceApplication):
         if not entry.active:
             raise UnknownSkuError(f"SKU {sku!r} is not for sale")
         return entry
+
+    # -- cashiers and shifts ----------------------------------------------------------------
+
+    def register_cashier(self, store_id: str, cashier_id: str, name: str, pin: str) -> bool:
+        """Register a cashier (supervisor setup); True if new. The same cashier again, with
+        the same name and PIN, is a no-op (False); with another, a CashierConflictError."""
+        existing = self.get_or_none(cashier_key(store_id, cashier_id))
+        if isinstance(existing, Cashier):
+            if existing.name != name.strip() or not existing.verify_pin(pin):
+                raise CashierConflictError(
+                    f"cashier {cashier_id} of store {store_id} is registered with other details"
+                )
+            return False
+        self.save(Cashier.register(store_id, cashier_id, name, pin))
+        return True
+
+    def login(self, store_id: str, cashier_id: str, pin: str) -> Cashier:
+        """The cashier, if the PIN is right; BadPinError otherwise (or if unknown)."""
+        cashier = self.get_or_none(cashier_key(store_id, cashier_id))
+        if not isinstance(cashier, Cashier):
+            raise BadPinError("unknown cashier or wrong PIN")
+        cashier.check_pin(pin)
+        return cashier
+
+    def open_shift(
+        self, store_id: str, lane_id: str, cashier_id: str, pin: str, float_minor: int,
+        currency: str,
+    ) -> UUID:
+        """Open a shift on a lane after a PIN check; its id. If this cashier's shift is open
+        on the lane already (a lane restarted), that shift's id; another cashier's open shift
+        is a LaneBusyError."""
+        cashier = self.login(store_id, cashier_id, pin)
+        lane = self.get_or_none(lane_key(store_id, lane_id))
+        if not isinstance(lane, LaneState):
+            lane = LaneState.create(store_id, lane_id)
+        if lane.shift_id is not None and lane.cashier_id == cashier_id:
+            return lane.shift_id
+        shift = Shift.open(cashier, pin, lane_id, float_minor, currency)
+        lane.start(shift)
+        self.save(shift, lane)
+        return shift.id
+
+    def open_shift_of(self, store_id: str, lane_id: str) -> Shift | None:
+        """The shift open on a lane, if any."""
+        lane = self.get_or_none(lane_key(store_id, lane_id))
+        if not isinstance(lane, LaneState) or lane.shift_id is None:
+            return None
+        shift = self.get_or_none(lane.shift_id)
+        return shift if isinstance(shift, Shift) and shift.is_open else None
+
+    def pay_in(self, shift_id: UUID, amount_minor: int, reason: str) -> int:
+        """Record cash put into the drawer; the cash now expected in it."""
+        shift = self._shift(shift_id)
+        shift.paid_in(amount_minor, reason)
+        self.save(shift)
+        return shift.expected_minor
+
+    def pay_out(self, shift_id: UUID, amount_minor: int, reason: str) -> int:
+        """Record cash taken out of the drawer; the cash now expected in it."""
+        shift = self._shift(shift_id)
+        shift.paid_out(amount_minor, reason)
+        self.save(shift)
+        return shift.expected_minor
+
+    def no_sale(self, shift_id: UUID, reason: str) -> None:
+        """Record (audit) a drawer opened without a sale."""
+        shift = self._shift(shift_id)
+        shift.no_sale(reason)
+        self.save(shift)
+
+    def x_report(self, shift_id: UUID) -> ShiftReport:
+        """The mid-shift report; taking it is recorded."""
+        shift = self._shift(shift_id)
+        report = shift.x_report()
+        self.save(shift)
+        return report
+
+    def close_shift(self, shift_id: UUID, counted: dict[int, int]) -> ShiftReport:
+        """Close with the counted cash; the Z report. The lane is free for the next shift."""
+        shift = self._shift(shift_id)
+        report = shift.close(counted)
+        lane = self.get_or_none(lane_key(shift.store_id, shift.lane_id))
+        if isinstance(lane, LaneState):
+            lane.end(shift.id)
+            self.save(shift, lane)
+        else:
+            self.save(shift)
+        return report
+
+    def z_report(self, shift_id: UUID) -> ShiftReport:
+        """The closing report of a closed shift (a reprint)."""
+        return self._shift(shift_id).z_report()
+
+    def _shift(self, shift_id: UUID) -> Shift:
+        shift = self.get_or_none(shift_id)
+        if not isinstance(shift, Shift):
+            raise ShiftNotFoundError(f"no shift {shift_id}")
+        return shift
 
     def _sale(self, sale_id: UUID) -> Sale:
         sale = self.get_or_none(sale_id)

@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 from uuid import UUID
 
 from checkout.application import (
+    CashierConflictError,
     Checkout,
+    NoShiftError,
     SaleConflictError,
     SaleNotFoundError,
+    ShiftNotFoundError,
     UnknownSkuError,
+    WrongCashierError,
 )
 from checkout.domainmodel import (
+    BadPinError,
+    CashierError,
     CurrencyMismatchError,
+    InsufficientCashError,
+    InvalidCashError,
     InvalidLineError,
+    LaneBusyError,
     LineConflictError,
     PriceEntry,
     Sale,
     SaleError,
+    ShiftClosedError,
+    ShiftError,
+    ShiftReport,
     price_entry_id,
 )
+from checkout.receipts import receipt_for_sale, render_escpos, render_html, render_text
 from tillstream.codec import ReceivedEvent
 from tillstream.commands import integer, refusals, text, uuid
 from tillstream.consumer import Handler, UnitOfWork
 from tillstream.events.v1 import inventory_pb2, payments_pb2
-from tillstream.service import CommandHandler
+from tillstream.service import CommandError, CommandHandler
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +106,8 @@ PAYMENTS_HANDLERS: dict[str, Handler] = {
 _refusals = refusals(
     {
         SaleNotFoundError: "not_found",
+        NoShiftError: "no_shift",
+        WrongCashierError: "wrong_cashier",
         UnknownSkuError: "unknown_sku",
         (SaleConflictError, LineConflictError): "conflict",
         (InvalidLineError, CurrencyMismatchError): "invalid",
@@ -113,7 +129,82 @@ class CheckoutCommands:
             "attach_customer": self.attach_customer,
             "get_sale": self.get_sale,
             "price": self.price,
+            "register_cashier": self.register_cashier,
+            "login": self.login,
+            "open_shift": self.open_shift,
+            "pay_in": self.pay_in,
+            "pay_out": self.pay_out,
+            "no_sale": self.no_sale,
+            "x_report": self.x_report,
+            "close_shift": self.close_shift,
+            "receipt": self.receipt,
         }
+
+    # -- cashiers and shifts ----------------------------------------------------------------
+
+    def register_cashier(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{store_id, cashier_id, name, pin} -> {cashier_id, registered} (supervisor setup).
+
+        The same cashier again with the same name and PIN is a no-op (registered false)."""
+        with _shift_refusals:
+            registered = self.app.register_cashier(
+                text(body, "store_id"), text(body, "cashier_id"), text(body, "name"),
+                text(body, "pin"),
+            )
+        return {"cashier_id": body["cashier_id"], "registered": registered}
+
+    def login(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{store_id, cashier_id, pin} -> {cashier_id, name}; a wrong PIN is "bad_pin"."""
+        with _shift_refusals:
+            cashier = self.app.login(text(body, "store_id"), text(body, "cashier_id"),
+                                     text(body, "pin"))
+        return {"cashier_id": cashier.cashier_id, "name": cashier.name}
+
+    def open_shift(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{store_id, lane_id, cashier_id, pin, float_minor, currency} -> {shift_id}."""
+        with _shift_refusals:
+            shift_id = self.app.open_shift(
+                text(body, "store_id"), text(body, "lane_id"), text(body, "cashier_id"),
+                text(body, "pin"), integer(body, "float_minor"), text(body, "currency"),
+            )
+        return {"shift_id": str(shift_id)}
+
+    def pay_in(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{shift_id, amount_minor, reason} -> {shift_id, expected_minor}."""
+        shift_id = uuid(body, "shift_id")
+        with _shift_refusals:
+            expected = self.app.pay_in(shift_id, integer(body, "amount_minor"),
+                                       text(body, "reason"))
+        return {"shift_id": str(shift_id), "expected_minor": expected}
+
+    def pay_out(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{shift_id, amount_minor, reason} -> {shift_id, expected_minor}."""
+        shift_id = uuid(body, "shift_id")
+        with _shift_refusals:
+            expected = self.app.pay_out(shift_id, integer(body, "amount_minor"),
+                                        text(body, "reason"))
+        return {"shift_id": str(shift_id), "expected_minor": expected}
+
+    def no_sale(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{shift_id, reason} -> {shift_id}: the drawer opens, and that is audited."""
+        shift_id = uuid(body, "shift_id")
+        with _shift_refusals:
+            self.app.no_sale(shift_id, text(body, "reason"))
+        return {"shift_id": str(shift_id)}
+
+    def x_report(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{shift_id} -> the X report (mid-shift; taking it is recorded)."""
+        with _shift_refusals:
+            report = self.app.x_report(uuid(body, "shift_id"))
+        return _report(report)
+
+    def close_shift(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{shift_id, counted: {"<denomination_minor>": count, ...}} -> the Z report."""
+        shift_id = uuid(body, "shift_id")
+        counted = _counted(body)
+        with _shift_refusals:
+            report = self.app.close_shift(shift_id, counted)
+        return _report(report)
 
     def price(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sku} -> {sku, name, price_minor, currency}: what a scan of it would cost now."""
@@ -178,3 +269,72 @@ class CheckoutCommands:
             "lines": view.lines,
             "tenders": view.tenders,
         }
+
+    def receipt(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, copy?: bool, offline?: bool, sequence?: int, format?: "text"|"html"|"escpos"}
+        -> {receipt_number, text | html | escpos_b64} of a completed sale.
+
+        The receipt number is `<store>-<lane>-<sequence>`. Checkout keeps no per-lane receipt
+        counter yet (counting a lane's completed sales is not cheap without a new event), so
+        the lane sends the `sequence` it prints under; it defaults to 1. Likewise `offline` is
+        the lane's word that it sold the sale offline: the sale records no such flag yet.
+        """
+        sale_id = uuid(body, "sale_id")
+        flags: dict[str, bool] = {}
+        for key in ("copy", "offline"):
+            value = body.get(key, False)
+            if not isinstance(value, bool):
+                raise CommandError(f"{key} must be true or false", "invalid")
+            flags[key] = value
+        sequence = body.get("sequence", 1)
+        if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
+            raise CommandError("sequence must be a positive integer", "invalid")
+        fmt = body.get("format", "text")
+        if fmt not in ("text", "html", "escpos"):
+            raise CommandError('format must be "text", "html" or "escpos"', "invalid")
+        with _refusals:
+            # The header is the store id alone until checkout has a store directory.
+            receipt = receipt_for_sale(self.app, sale_id, sequence=sequence,
+                                       copy=flags["copy"], offline=flags["offline"])
+        reply: dict[str, Any] = {"receipt_number": receipt.receipt_number}
+        if fmt == "html":
+            reply["html"] = render_html(receipt)
+        elif fmt == "escpos":
+            reply["escpos_b64"] = base64.b64encode(render_escpos(receipt)).decode("ascii")
+        else:
+            reply["text"] = render_text(receipt)
+        return reply
+
+
+_shift_refusals = refusals(
+    {
+        ShiftNotFoundError: "not_found",
+        BadPinError: "bad_pin",
+        (CashierConflictError, LaneBusyError): "conflict",
+        ShiftClosedError: "closed",
+        InsufficientCashError: "insufficient_cash",
+        (InvalidCashError, CashierError, CurrencyMismatchError): "invalid",
+        ShiftError: "rejected",
+    }
+)
+
+
+def _counted(body: dict[str, Any]) -> dict[int, int]:
+    """The `counted` field: JSON object keys are strings, the denominations integers."""
+    raw = body.get("counted")
+    if not isinstance(raw, dict):
+        raise CommandError('counted must be an object {"<denomination_minor>": count}',
+                           "invalid")
+    counted: dict[int, int] = {}
+    for key, count in raw.items():
+        if not (isinstance(key, str) and key.isascii() and key.isdigit()):
+            raise CommandError(f"denomination {key!r} is not an integer of minor units",
+                               "invalid")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise CommandError(f"the count of {key} must be an integer", "invalid")
+        counted[int(key)] = counted.get(int(key), 0) + count
+    return counted
+
+
+def _report(report: ShiftReport) -> dict[str, Any]:
+    return report.as_dict()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from checkout.domainmodel import Sale
+from checkout.domainmodel import Sale, Shift
 from tillstream.codec import IntegrationEvent, subject
 from tillstream.events.v1 import checkout_pb2, common_pb2
 
 SERVICE = "checkout"
 AGGREGATE = "sale"
+SHIFT = "shift"
 
 
 def _money(amount_minor: int, currency: str) -> common_pb2.Money:
@@ -32,10 +33,13 @@ def _epoch_ms(moment: datetime) -> int:
 
 
 class CheckoutContracts:
-    """Maps Sale events to checkout's integration events; PriceEntry events stay private."""
+    """Maps Sale and Shift events to checkout's integration events; PriceEntry, Cashier and
+    LaneState events stay private (a Cashier's event holds the PIN's hash)."""
 
     def to_integration(self, domain_event: object) -> IntegrationEvent | None:
         e: Any = domain_event
+        if isinstance(e, Shift.Event):
+            return self._shift_event(e)
         sale_id = str(getattr(e, "originator_id", ""))
         if isinstance(e, Sale.Opened):
             return self._event(e, "opened", checkout_pb2.SaleOpened(
@@ -81,11 +85,57 @@ class CheckoutContracts:
         # PriceEntry events, PaymentRecorded and ExcessPaymentRecorded are private.
         return None
 
+    def _shift_event(self, e: Any) -> IntegrationEvent | None:
+        shift_id = str(e.originator_id)
+        if isinstance(e, Shift.Opened):
+            return self._event(e, "opened", checkout_pb2.ShiftOpened(
+                shift_id=shift_id, store_id=e.store_id, lane_id=e.lane_id,
+                cashier_id=e.cashier_id, opening_float=_money(e.float_minor, e.currency),
+                opened_at_ms=_epoch_ms(e.timestamp),
+            ), SHIFT)
+        if isinstance(e, Shift.CashPaidIn):
+            return self._event(e, "paid_in", checkout_pb2.CashPaidIn(
+                shift_id=shift_id, store_id=e.store_id,
+                amount=_money(e.amount_minor, e.currency), reason=e.reason,
+            ), SHIFT)
+        if isinstance(e, Shift.CashPaidOut):
+            return self._event(e, "paid_out", checkout_pb2.CashPaidOut(
+                shift_id=shift_id, store_id=e.store_id,
+                amount=_money(e.amount_minor, e.currency), reason=e.reason,
+            ), SHIFT)
+        if isinstance(e, Shift.DrawerOpened):
+            return self._event(e, "drawer_opened", checkout_pb2.DrawerOpened(
+                shift_id=shift_id, store_id=e.store_id, lane_id=e.lane_id,
+                cashier_id=e.cashier_id, reason=e.reason,
+            ), SHIFT)
+        if isinstance(e, Shift.Closed):
+            return self._event(e, "closed", checkout_pb2.ShiftClosed(
+                shift_id=shift_id, store_id=e.store_id, lane_id=e.lane_id,
+                cashier_id=e.cashier_id,
+                opening_float=_money(e.float_minor, e.currency),
+                cash_sales=_money(e.cash_sales_minor, e.currency),
+                cash_refunds=_money(e.cash_refunds_minor, e.currency),
+                paid_in=_money(e.paid_in_minor, e.currency),
+                paid_out=_money(e.paid_out_minor, e.currency),
+                expected=_money(e.expected_minor, e.currency),
+                counted=_money(e.counted_minor, e.currency),
+                variance=_money(e.variance_minor, e.currency),
+                counted_by_denomination=[
+                    checkout_pb2.DenominationCount(denomination_minor=d, count=c)
+                    for d, c in e.counted
+                ],
+                closed_at_ms=_epoch_ms(e.closed_at),
+            ), SHIFT)
+        # XReportTaken and the cash sale/refund hooks are private (sales publish their own).
+        return None
+
     @staticmethod
-    def _event(domain_event: Any, name: str, message: Any) -> IntegrationEvent:
+    def _event(
+        domain_event: Any, name: str, message: Any, aggregate: str = AGGREGATE
+    ) -> IntegrationEvent:
         store_id: str = domain_event.store_id
         return IntegrationEvent(
-            subject=subject(SERVICE, store_id, AGGREGATE, name),
+            subject=subject(SERVICE, store_id, aggregate, name),
             message=message,
             store_id=store_id,
             occurred_at=domain_event.timestamp,

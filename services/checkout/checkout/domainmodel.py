@@ -1,4 +1,6 @@
-"""Checkout's aggregates: the `Sale` a lane rings up, and `PriceEntry`, its price replica.
+"""Checkout's aggregates: the `Sale` a lane rings up, `PriceEntry` (its price replica), and the
+cash side of a lane: `Cashier` (a PIN login), `Shift` (a cashier's drawer from float to Z report)
+and `LaneState` (which shift, if any, is open on a lane).
 
 Money is integer minor units with the sale's ISO 4217 currency; never a float. Events that
 become integration events carry the store id (and what else their public contract needs), so
@@ -7,10 +9,13 @@ that contracts.py can map each one without loading the aggregate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -106,6 +111,14 @@ class Sale(Aggregate):
         lane_id: str
         cashier_id: str
         currency: str
+        shift_id: str
+
+        #: v2 added shift_id; sales opened before shifts existed have none.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["shift_id"] = ""
 
     class LineAdded(Aggregate.Event):
         store_id: str
@@ -149,12 +162,15 @@ class Sale(Aggregate):
 
     @event(Opened)
     def __init__(
-        self, id: UUID, store_id: str, lane_id: str, cashier_id: str, currency: str
+        self, id: UUID, store_id: str, lane_id: str, cashier_id: str, currency: str,
+        shift_id: str = "",
     ) -> None:
         self.store_id = store_id
         self.lane_id = lane_id
         self.cashier_id = cashier_id
         self.currency = currency
+        #: the shift (str of its UUID) whose drawer this sale's cash goes into
+        self.shift_id = shift_id
         self.status = OPEN
         self.lines: dict[int, Line] = {}
         self.customer_id = ""
@@ -380,3 +396,522 @@ def _check_price(sku: str, price_minor: int, currency: str) -> None:
 def _is_int(value: object) -> bool:
     # bool is an int in Python; a JSON `true` is never a quantity.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# -- cashiers, shifts and the cash drawer ---------------------------------------------------
+
+#: Namespace of Cashier ids: uuid5(CASHIER_NAMESPACE, "<store>:<cashier>"). Fixed forever.
+CASHIER_NAMESPACE = UUID("0b7d7f0e-4c1a-4f53-8a7e-52e1c6a9d3b4")
+#: Namespace of LaneState ids: uuid5(LANE_NAMESPACE, "<store>:<lane>"). Fixed forever.
+LANE_NAMESPACE = UUID("9a3e2c71-5d84-4b6f-bb19-7e0f4d2a6c58")
+
+#: scrypt cost of a new PIN hash: N=2**14, r=8, p=1 (16 MiB, ~50 ms), libsodium's
+#: "interactive" level. The parameters are stored with each hash, so they can be raised later
+#: without invalidating the PINs already set.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_DKLEN = 32
+SALT_BYTES = 16
+PIN_MIN_DIGITS = 4
+PIN_MAX_DIGITS = 8
+
+#: Bounds of cash amounts (and of a denomination), within the contracts' int64 Money.
+MAX_CASH_MINOR = 100_000_000_00
+MAX_DENOMINATION_COUNT = 1_000_000
+MAX_REASON_LENGTH = 200
+
+SHIFT_OPEN = "open"
+SHIFT_CLOSED = "closed"
+
+
+class CashierError(Exception):
+    """A cashier cannot be registered, or logged in, as asked."""
+
+
+class BadPinError(CashierError):
+    """The PIN is wrong (or the cashier unknown: the two are not told apart)."""
+
+
+class ShiftError(Exception):
+    """Base of the errors a Shift (or a LaneState) raises when a command is refused."""
+
+
+class ShiftClosedError(ShiftError):
+    """The shift is closed: it takes no more operations."""
+
+
+class ShiftNotClosedError(ShiftError):
+    """A Z report is the report of a closed shift."""
+
+
+class InvalidCashError(ShiftError):
+    """A bad amount, reason, currency or denomination count."""
+
+
+class InsufficientCashError(ShiftError):
+    """More cash would leave the drawer than it is expected to hold."""
+
+
+class LaneBusyError(ShiftError):
+    """Another shift is already open on the lane."""
+
+
+def cashier_key(store_id: str, cashier_id: str) -> UUID:
+    """The id of a store's cashier."""
+    return uuid5(CASHIER_NAMESPACE, f"{store_id}:{cashier_id}")
+
+
+def lane_key(store_id: str, lane_id: str) -> UUID:
+    """The id of the LaneState of a store's lane."""
+    return uuid5(LANE_NAMESPACE, f"{store_id}:{lane_id}")
+
+
+def _check_token(name: str, value: object) -> None:
+    # Ids become subject tokens and parts of uuid5 names: no separators, no wildcards.
+    if not isinstance(value, str) or not value:
+        raise ShiftError(f"{name} is required")
+    if any(c in value for c in ".*>: \t\r\n"):
+        raise ShiftError(f"{name} {value!r} may not contain '.', '*', '>', ':' or spaces")
+
+
+def _check_pin(pin: object) -> str:
+    if not (isinstance(pin, str) and pin.isascii() and pin.isdigit()
+            and PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS):
+        raise CashierError(f"a PIN is {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+    return pin
+
+
+def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, dklen=SCRYPT_DKLEN,
+                          maxmem=256 * r * n + 1024 * 1024)
+
+
+class Cashier(Aggregate):
+    """A person who may open a shift on a store's lanes, with a PIN.
+
+    Only a salted scrypt hash of the PIN is ever recorded (with its salt and cost parameters);
+    the PIN itself never enters an event, a log or the event store.
+    """
+
+    class Registered(Aggregate.Created):
+        store_id: str
+        cashier_id: str
+        name: str
+        pin_hash: str
+        pin_salt: str
+        kdf: dict[str, int]
+
+    @event(Registered)
+    def __init__(
+        self, id: UUID, store_id: str, cashier_id: str, name: str, pin_hash: str,
+        pin_salt: str, kdf: dict[str, int],
+    ) -> None:
+        self.store_id = store_id
+        self.cashier_id = cashier_id
+        self.name = name
+        self.pin_hash = pin_hash
+        self.pin_salt = pin_salt
+        self.kdf = dict(kdf)
+
+    @classmethod
+    def register(cls, store_id: str, cashier_id: str, name: str, pin: str) -> Cashier:
+        """A new cashier, id from store and cashier number, the PIN hashed with a new salt."""
+        for key, value in (("store_id", store_id), ("cashier_id", cashier_id)):
+            try:
+                _check_token(key, value)
+            except ShiftError as exc:
+                raise CashierError(str(exc)) from exc
+        if not isinstance(name, str) or not name.strip():
+            raise CashierError("name is required")
+        pin = _check_pin(pin)
+        salt = os.urandom(SALT_BYTES)
+        kdf = {"n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
+        digest = _scrypt(pin, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+        return cls(id=cashier_key(store_id, cashier_id), store_id=store_id,
+                   cashier_id=cashier_id, name=name.strip(), pin_hash=digest.hex(),
+                   pin_salt=salt.hex(), kdf=kdf)
+
+    def verify_pin(self, pin: object) -> bool:
+        """Whether `pin` is this cashier's PIN (constant-time comparison)."""
+        if not isinstance(pin, str) or not pin.isascii():
+            return False
+        digest = _scrypt(pin, bytes.fromhex(self.pin_salt), self.kdf["n"], self.kdf["r"],
+                         self.kdf["p"])
+        return hmac.compare_digest(digest, bytes.fromhex(self.pin_hash))
+
+    def check_pin(self, pin: object) -> None:
+        """Raise BadPinError unless `pin` is this cashier's PIN."""
+        if not self.verify_pin(pin):
+            raise BadPinError("unknown cashier or wrong PIN")
+
+
+@dataclass(frozen=True)
+class ShiftReport:
+    """An X report (mid-shift) or a Z report (closed): the drawer's cash, all in minor units.
+
+    expected = float + cash sales - cash refunds + paid in - paid out; variance = counted -
+    expected (negative: the drawer is short; positive: over).
+    """
+
+    kind: str
+    shift_id: str
+    store_id: str
+    lane_id: str
+    cashier_id: str
+    currency: str
+    status: str
+    float_minor: int
+    cash_sales_minor: int
+    cash_refunds_minor: int
+    paid_in_minor: int
+    paid_out_minor: int
+    no_sales: int
+    expected_minor: int
+    counted_minor: int | None = None
+    variance_minor: int | None = None
+    counted: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON: denominations become string keys, as JSON object keys must be."""
+        body: dict[str, Any] = {
+            "kind": self.kind, "shift_id": self.shift_id, "store_id": self.store_id,
+            "lane_id": self.lane_id, "cashier_id": self.cashier_id, "currency": self.currency,
+            "status": self.status, "float_minor": self.float_minor,
+            "cash_sales_minor": self.cash_sales_minor,
+            "cash_refunds_minor": self.cash_refunds_minor,
+            "paid_in_minor": self.paid_in_minor, "paid_out_minor": self.paid_out_minor,
+            "no_sales": self.no_sales, "expected_minor": self.expected_minor,
+        }
+        if self.counted_minor is not None:
+            body["counted_minor"] = self.counted_minor
+            body["variance_minor"] = self.variance_minor
+            body["counted"] = {str(d): c for d, c in sorted(self.counted.items(), reverse=True)}
+        return body
+
+
+def _check_amount(amount_minor: object) -> int:
+    if not _is_int(amount_minor) or not 0 < amount_minor <= MAX_CASH_MINOR:  # type: ignore[operator]
+        raise InvalidCashError(f"an amount is a positive integer of minor units "
+                               f"up to {MAX_CASH_MINOR}")
+    return amount_minor  # type: ignore[return-value]
+
+
+def _check_reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidCashError("a reason is required")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidCashError(f"a reason is at most {MAX_REASON_LENGTH} characters")
+    return reason.strip()
+
+
+class Shift(Aggregate):
+    """A cashier's drawer on one lane, from the opening float to the closing count.
+
+    Opened only after the cashier's PIN checked out (`Shift.open` takes the Cashier and the
+    PIN). Every movement of cash is an event; opening the drawer without a sale is audited; an
+    X report is a query that is itself recorded. Closing counts the cash per denomination and
+    fixes expected, counted and variance for good: a closed shift takes no more operations.
+    """
+
+    class Opened(Aggregate.Created):
+        store_id: str
+        lane_id: str
+        cashier_id: str
+        float_minor: int
+        currency: str
+
+    class CashPaidIn(Aggregate.Event):
+        store_id: str
+        currency: str
+        amount_minor: int
+        reason: str
+
+    class CashPaidOut(Aggregate.Event):
+        store_id: str
+        currency: str
+        amount_minor: int
+        reason: str
+
+    class DrawerOpened(Aggregate.Event):
+        store_id: str
+        lane_id: str
+        cashier_id: str
+        reason: str
+
+    class CashSaleRecorded(Aggregate.Event):
+        amount_minor: int
+        reference: str
+
+    class CashRefundRecorded(Aggregate.Event):
+        amount_minor: int
+        reference: str
+
+    class XReportTaken(Aggregate.Event):
+        store_id: str
+        expected_minor: int
+
+    class Closed(Aggregate.Event):
+        closed_at: datetime
+        store_id: str
+        lane_id: str
+        cashier_id: str
+        currency: str
+        float_minor: int
+        cash_sales_minor: int
+        cash_refunds_minor: int
+        paid_in_minor: int
+        paid_out_minor: int
+        expected_minor: int
+        counted_minor: int
+        variance_minor: int
+        #: [[denomination_minor, count], ...], largest first (JSON keys would be strings)
+        counted: list[list[int]]
+
+    @event(Opened)
+    def __init__(
+        self, id: UUID, store_id: str, lane_id: str, cashier_id: str, float_minor: int,
+        currency: str,
+    ) -> None:
+        self.store_id = store_id
+        self.lane_id = lane_id
+        self.cashier_id = cashier_id
+        self.float_minor = float_minor
+        self.currency = currency
+        self.status = SHIFT_OPEN
+        self.cash_sales_minor = 0
+        self.cash_refunds_minor = 0
+        self.paid_in_minor = 0
+        self.paid_out_minor = 0
+        self.no_sales = 0
+        self.x_reports = 0
+        #: references of recorded cash sales and refunds: a retried hook records nothing
+        self.references: set[str] = set()
+        self.counted: dict[int, int] = {}
+        self.counted_minor: int | None = None
+        self.variance_minor: int | None = None
+        self.closed_at: datetime | None = None
+
+    @classmethod
+    def open(
+        cls, cashier: Cashier, pin: str, lane_id: str, float_minor: int, currency: str,
+        shift_id: UUID | None = None,
+    ) -> Shift:
+        """Open a shift for `cashier` on `lane_id` of the cashier's store, once the PIN is
+        right. The float is the cash in the drawer at the start (zero is allowed)."""
+        cashier.check_pin(pin)
+        _check_token("lane_id", lane_id)
+        if not _is_int(float_minor) or not 0 <= float_minor <= MAX_CASH_MINOR:
+            raise InvalidCashError("the float is a non-negative integer of minor units")
+        try:
+            check_currency(currency)
+        except CurrencyMismatchError as exc:
+            raise InvalidCashError(str(exc)) from exc
+        return cls(id=shift_id or uuid4(), store_id=cashier.store_id, lane_id=lane_id,
+                   cashier_id=cashier.cashier_id, float_minor=float_minor, currency=currency)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == SHIFT_OPEN
+
+    @property
+    def expected_minor(self) -> int:
+        """The cash the drawer should hold now."""
+        return (self.float_minor + self.cash_sales_minor - self.cash_refunds_minor
+                + self.paid_in_minor - self.paid_out_minor)
+
+    def _report(self, kind: str) -> ShiftReport:
+        return ShiftReport(
+            kind=kind, shift_id=str(self.id), store_id=self.store_id, lane_id=self.lane_id,
+            cashier_id=self.cashier_id, currency=self.currency, status=self.status,
+            float_minor=self.float_minor, cash_sales_minor=self.cash_sales_minor,
+            cash_refunds_minor=self.cash_refunds_minor, paid_in_minor=self.paid_in_minor,
+            paid_out_minor=self.paid_out_minor, no_sales=self.no_sales,
+            expected_minor=self.expected_minor, counted_minor=self.counted_minor,
+            variance_minor=self.variance_minor, counted=dict(self.counted),
+        )
+
+    def _check_open(self) -> None:
+        if self.status != SHIFT_OPEN:
+            raise ShiftClosedError(f"shift {self.id} is {self.status}")
+
+    # -- cash movements ---------------------------------------------------------------------
+
+    def paid_in(self, amount_minor: int, reason: str) -> None:
+        """Cash put into the drawer that is not a sale (e.g. change from the safe)."""
+        self._check_open()
+        amount = _check_amount(amount_minor)
+        self._cash_paid_in(store_id=self.store_id, currency=self.currency,
+                           amount_minor=amount, reason=_check_reason(reason))
+
+    @event(CashPaidIn)
+    def _cash_paid_in(self, store_id: str, currency: str, amount_minor: int, reason: str) -> None:
+        self.paid_in_minor += amount_minor
+
+    def paid_out(self, amount_minor: int, reason: str) -> None:
+        """Cash taken from the drawer that is not a refund (e.g. a supplier paid in cash)."""
+        self._check_open()
+        amount = _check_amount(amount_minor)
+        reason = _check_reason(reason)
+        self._check_available(amount)
+        self._cash_paid_out(store_id=self.store_id, currency=self.currency,
+                            amount_minor=amount, reason=reason)
+
+    @event(CashPaidOut)
+    def _cash_paid_out(
+        self, store_id: str, currency: str, amount_minor: int, reason: str
+    ) -> None:
+        self.paid_out_minor += amount_minor
+
+    def no_sale(self, reason: str) -> None:
+        """Open the drawer without a sale: allowed, with a reason, and audited."""
+        self._check_open()
+        self._drawer_opened(store_id=self.store_id, lane_id=self.lane_id,
+                            cashier_id=self.cashier_id, reason=_check_reason(reason))
+
+    @event(DrawerOpened)
+    def _drawer_opened(self, store_id: str, lane_id: str, cashier_id: str, reason: str) -> None:
+        self.no_sales += 1
+
+    def cash_sale(self, amount_minor: int, reference: str = "") -> None:
+        """Cash kept for a sale (tendered minus change); idempotent per non-empty reference."""
+        if reference and reference in self.references:
+            return
+        self._check_open()
+        self._cash_sale_recorded(amount_minor=_check_amount(amount_minor), reference=reference)
+
+    @event(CashSaleRecorded)
+    def _cash_sale_recorded(self, amount_minor: int, reference: str) -> None:
+        self.cash_sales_minor += amount_minor
+        if reference:
+            self.references.add(reference)
+
+    def cash_refund(self, amount_minor: int, reference: str = "") -> None:
+        """Cash handed back for a return; idempotent per non-empty reference."""
+        if reference and reference in self.references:
+            return
+        self._check_open()
+        amount = _check_amount(amount_minor)
+        self._check_available(amount)
+        self._cash_refund_recorded(amount_minor=amount, reference=reference)
+
+    @event(CashRefundRecorded)
+    def _cash_refund_recorded(self, amount_minor: int, reference: str) -> None:
+        self.cash_refunds_minor += amount_minor
+        if reference:
+            self.references.add(reference)
+
+    def _check_available(self, amount_minor: int) -> None:
+        if amount_minor > self.expected_minor:
+            raise InsufficientCashError(
+                f"{amount_minor} out of a drawer expected to hold {self.expected_minor}"
+            )
+
+    # -- reports and closing ----------------------------------------------------------------
+
+    def x_report(self) -> ShiftReport:
+        """The mid-shift report. Changes nothing, but taking it is recorded (audited)."""
+        self._check_open()
+        self._x_report_taken(store_id=self.store_id, expected_minor=self.expected_minor)
+        return self._report("X")
+
+    @event(XReportTaken)
+    def _x_report_taken(self, store_id: str, expected_minor: int) -> None:
+        self.x_reports += 1
+
+    def close(self, counted: dict[int, int], at: datetime | None = None) -> ShiftReport:
+        """Close with the cash counted per denomination (minor units -> count); the Z report.
+
+        A denomination counted zero times may be listed or left out; nothing counted at all is
+        an empty drawer.
+        """
+        self._check_open()
+        if not isinstance(counted, dict):
+            raise InvalidCashError("counted is a mapping of denomination to count")
+        pairs: list[list[int]] = []
+        for denomination, count in counted.items():
+            if not _is_int(denomination) or not 0 < denomination <= MAX_CASH_MINOR:
+                raise InvalidCashError(f"bad denomination {denomination!r}")
+            if not _is_int(count) or not 0 <= count <= MAX_DENOMINATION_COUNT:
+                raise InvalidCashError(f"bad count {count!r} of denomination {denomination}")
+            if count:
+                pairs.append([denomination, count])
+        pairs.sort(reverse=True)
+        counted_minor = sum(d * c for d, c in pairs)
+        expected = self.expected_minor
+        self._closed(
+            closed_at=at or datetime.now(UTC), store_id=self.store_id, lane_id=self.lane_id,
+            cashier_id=self.cashier_id, currency=self.currency, float_minor=self.float_minor,
+            cash_sales_minor=self.cash_sales_minor, cash_refunds_minor=self.cash_refunds_minor,
+            paid_in_minor=self.paid_in_minor, paid_out_minor=self.paid_out_minor,
+            expected_minor=expected, counted_minor=counted_minor,
+            variance_minor=counted_minor - expected, counted=pairs,
+        )
+        return self.z_report()
+
+    @event(Closed)
+    def _closed(
+        self, closed_at: datetime, store_id: str, lane_id: str, cashier_id: str, currency: str,
+        float_minor: int, cash_sales_minor: int, cash_refunds_minor: int, paid_in_minor: int,
+        paid_out_minor: int, expected_minor: int, counted_minor: int, variance_minor: int,
+        counted: list[list[int]],
+    ) -> None:
+        self.status = SHIFT_CLOSED
+        self.closed_at = closed_at
+        self.counted = {int(d): int(c) for d, c in counted}
+        self.counted_minor = counted_minor
+        self.variance_minor = variance_minor
+
+    def z_report(self) -> ShiftReport:
+        """The closing report of a closed shift (a reprint records nothing)."""
+        if self.status != SHIFT_CLOSED:
+            raise ShiftNotClosedError(f"shift {self.id} is still open: take an X report")
+        return self._report("Z")
+
+
+class LaneState(Aggregate):
+    """Which shift is open on a store's lane: the index a sale is checked against.
+
+    Its id derives from store and lane, so two shifts opened at once on one lane collide on
+    its version, and only one is saved.
+    """
+
+    @event("Created")
+    def __init__(self, id: UUID, store_id: str, lane_id: str) -> None:
+        self.store_id = store_id
+        self.lane_id = lane_id
+        self.shift_id: UUID | None = None
+        self.cashier_id = ""
+
+    @classmethod
+    def create(cls, store_id: str, lane_id: str) -> LaneState:
+        _check_token("store_id", store_id)
+        _check_token("lane_id", lane_id)
+        return cls(id=lane_key(store_id, lane_id), store_id=store_id, lane_id=lane_id)
+
+    def start(self, shift: Shift) -> None:
+        """Note `shift` as the lane's open shift; refused while another is open."""
+        if self.shift_id is not None and self.shift_id != shift.id:
+            raise LaneBusyError(f"shift {self.shift_id} of {self.cashier_id} is open "
+                                f"on lane {self.lane_id}")
+        if self.shift_id == shift.id:
+            return
+        self._shift_started(shift_id=shift.id, cashier_id=shift.cashier_id)
+
+    @event("ShiftStarted")
+    def _shift_started(self, shift_id: UUID, cashier_id: str) -> None:
+        self.shift_id = shift_id
+        self.cashier_id = cashier_id
+
+    def end(self, shift_id: UUID) -> None:
+        """The shift closed: the lane has none open (a no-op if it was not the lane's)."""
+        if self.shift_id != shift_id:
+            return
+        self._shift_ended(shift_id=shift_id)
+
+    @event("ShiftEnded")
+    def _shift_ended(self, shift_id: UUID) -> None:
+        self.shift_id = None
+        self.cashier_id = ""

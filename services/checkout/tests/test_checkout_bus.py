@@ -26,6 +26,8 @@ from tillstream.natsserver import NatsServer
 from tillstream.service import CommandError, ServiceHost
 from tillstream.testing import test_settings
 
+PIN = "4321"
+
 
 def received(message: Message, subject: str, store_id: str = "s001") -> ReceivedEvent:
     return ReceivedEvent(
@@ -97,7 +99,12 @@ def feed(app: Checkout) -> Feed:
 @pytest.fixture
 def commands(app: Checkout, feed: Feed) -> CheckoutCommands:
     feed("inventory", product("sku-a", 250), product("sku-b", 199))
-    return CheckoutCommands(app)
+    commands = CheckoutCommands(app)
+    commands.register_cashier({"store_id": "s001", "cashier_id": "c7", "name": "Ann",
+                               "pin": PIN})
+    commands.open_shift({"store_id": "s001", "lane_id": "l1", "cashier_id": "c7", "pin": PIN,
+                         "float_minor": 100_00, "currency": "EUR"})
+    return commands
 
 
 def open_sale(commands: CheckoutCommands, sale_id: UUID | None = None) -> UUID:
@@ -361,6 +368,13 @@ async def test_checkout_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
                 H_STORE_ID: subject.split(".")[1],
             })
 
+        reply = await request("register_cashier", {"store_id": "s001", "cashier_id": "c7",
+                                                   "name": "Ann", "pin": PIN})
+        assert reply == {"ok": True, "cashier_id": "c7", "registered": True}
+        reply = await request("open_shift", {"store_id": "s001", "lane_id": "l1",
+                                             "cashier_id": "c7", "pin": PIN,
+                                             "float_minor": 100_00, "currency": "EUR"})
+        assert reply["ok"] is True
         sale_id = str(uuid4())
         reply = await request("open_sale", {"sale_id": sale_id, "store_id": "s001",
                                             "lane_id": "l1", "cashier_id": "c7",
@@ -395,7 +409,7 @@ async def test_checkout_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
 
         async def published() -> list[str]:
             info = await js.stream_info("CHECKOUT")
-            if info.state.messages < 3:
+            if info.state.messages < 4:
                 return []
             sub = await js.subscribe("checkout.>", ordered_consumer=True)
             subjects = []
@@ -406,8 +420,8 @@ async def test_checkout_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
             return subjects if any(".completed." in s for s in subjects) else []
         subjects = await wait_for(published, timeout=15)
         assert [s.rsplit(".", 1)[0] for s in subjects] == [
-            "checkout.s001.sale.opened", "checkout.s001.sale.line_added",
-            "checkout.s001.sale.completed"]
+            "checkout.s001.shift.opened", "checkout.s001.sale.opened",
+            "checkout.s001.sale.line_added", "checkout.s001.sale.completed"]
     finally:
         await nc.close()
         stop.set()

@@ -1,17 +1,14 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
+from tillstream.events.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf.internal import containers as _containers
-
-from tillstream.events.v1 import common_pb2 as _common_pb2
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SaleOpened(_message.Message):
-    __slots__ = ("cashier_id", "currency", "lane_id", "sale_id", "store_id")
+    __slots__ = ("sale_id", "store_id", "lane_id", "cashier_id", "currency")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     LANE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -22,30 +19,30 @@ class SaleOpened(_message.Message):
     lane_id: str
     cashier_id: str
     currency: str
-    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., lane_id: str | None = ..., cashier_id: str | None = ..., currency: str | None = ...) -> None: ...
+    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class SaleLineAdded(_message.Message):
-    __slots__ = ("line", "sale_id", "store_id")
+    __slots__ = ("sale_id", "store_id", "line")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     LINE_FIELD_NUMBER: _ClassVar[int]
     sale_id: str
     store_id: str
     line: _common_pb2.SaleLine
-    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., line: _common_pb2.SaleLine | _Mapping | None = ...) -> None: ...
+    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., line: _Optional[_Union[_common_pb2.SaleLine, _Mapping]] = ...) -> None: ...
 
 class SaleCustomerAttached(_message.Message):
-    __slots__ = ("customer_id", "sale_id", "store_id")
+    __slots__ = ("sale_id", "store_id", "customer_id")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     sale_id: str
     store_id: str
     customer_id: str
-    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., customer_id: str | None = ...) -> None: ...
+    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class SaleCompleted(_message.Message):
-    __slots__ = ("cashier_id", "completed_at_ms", "customer_id", "lane_id", "lines", "sale_id", "store_id", "tenders", "total")
+    __slots__ = ("sale_id", "store_id", "lane_id", "cashier_id", "lines", "total", "tenders", "customer_id", "completed_at_ms")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     LANE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -64,10 +61,10 @@ class SaleCompleted(_message.Message):
     tenders: _containers.RepeatedCompositeFieldContainer[_common_pb2.SaleTender]
     customer_id: str
     completed_at_ms: int
-    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., lane_id: str | None = ..., cashier_id: str | None = ..., lines: _Iterable[_common_pb2.SaleLine | _Mapping] | None = ..., total: _common_pb2.Money | _Mapping | None = ..., tenders: _Iterable[_common_pb2.SaleTender | _Mapping] | None = ..., customer_id: str | None = ..., completed_at_ms: int | None = ...) -> None: ...
+    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_common_pb2.SaleLine, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tenders: _Optional[_Iterable[_Union[_common_pb2.SaleTender, _Mapping]]] = ..., customer_id: _Optional[str] = ..., completed_at_ms: _Optional[int] = ...) -> None: ...
 
 class SaleTenderDeclined(_message.Message):
-    __slots__ = ("amount", "payment_id", "response_code", "sale_id", "store_id")
+    __slots__ = ("sale_id", "store_id", "payment_id", "amount", "response_code")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -78,4 +75,98 @@ class SaleTenderDeclined(_message.Message):
     payment_id: str
     amount: _common_pb2.Money
     response_code: str
-    def __init__(self, sale_id: str | None = ..., store_id: str | None = ..., payment_id: str | None = ..., amount: _common_pb2.Money | _Mapping | None = ..., response_code: str | None = ...) -> None: ...
+    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., payment_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., response_code: _Optional[str] = ...) -> None: ...
+
+class ShiftOpened(_message.Message):
+    __slots__ = ("shift_id", "store_id", "lane_id", "cashier_id", "opening_float", "opened_at_ms")
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    LANE_ID_FIELD_NUMBER: _ClassVar[int]
+    CASHIER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPENING_FLOAT_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    shift_id: str
+    store_id: str
+    lane_id: str
+    cashier_id: str
+    opening_float: _common_pb2.Money
+    opened_at_ms: int
+    def __init__(self, shift_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., opening_float: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., opened_at_ms: _Optional[int] = ...) -> None: ...
+
+class CashPaidIn(_message.Message):
+    __slots__ = ("shift_id", "store_id", "amount", "reason")
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    shift_id: str
+    store_id: str
+    amount: _common_pb2.Money
+    reason: str
+    def __init__(self, shift_id: _Optional[str] = ..., store_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CashPaidOut(_message.Message):
+    __slots__ = ("shift_id", "store_id", "amount", "reason")
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    shift_id: str
+    store_id: str
+    amount: _common_pb2.Money
+    reason: str
+    def __init__(self, shift_id: _Optional[str] = ..., store_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DrawerOpened(_message.Message):
+    __slots__ = ("shift_id", "store_id", "lane_id", "cashier_id", "reason")
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    LANE_ID_FIELD_NUMBER: _ClassVar[int]
+    CASHIER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    shift_id: str
+    store_id: str
+    lane_id: str
+    cashier_id: str
+    reason: str
+    def __init__(self, shift_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DenominationCount(_message.Message):
+    __slots__ = ("denomination_minor", "count")
+    DENOMINATION_MINOR_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    denomination_minor: int
+    count: int
+    def __init__(self, denomination_minor: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class ShiftClosed(_message.Message):
+    __slots__ = ("shift_id", "store_id", "lane_id", "cashier_id", "opening_float", "cash_sales", "cash_refunds", "paid_in", "paid_out", "expected", "counted", "variance", "counted_by_denomination", "closed_at_ms")
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    LANE_ID_FIELD_NUMBER: _ClassVar[int]
+    CASHIER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPENING_FLOAT_FIELD_NUMBER: _ClassVar[int]
+    CASH_SALES_FIELD_NUMBER: _ClassVar[int]
+    CASH_REFUNDS_FIELD_NUMBER: _ClassVar[int]
+    PAID_IN_FIELD_NUMBER: _ClassVar[int]
+    PAID_OUT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_FIELD_NUMBER: _ClassVar[int]
+    VARIANCE_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_BY_DENOMINATION_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    shift_id: str
+    store_id: str
+    lane_id: str
+    cashier_id: str
+    opening_float: _common_pb2.Money
+    cash_sales: _common_pb2.Money
+    cash_refunds: _common_pb2.Money
+    paid_in: _common_pb2.Money
+    paid_out: _common_pb2.Money
+    expected: _common_pb2.Money
+    counted: _common_pb2.Money
+    variance: _common_pb2.Money
+    counted_by_denomination: _containers.RepeatedCompositeFieldContainer[DenominationCount]
+    closed_at_ms: int
+    def __init__(self, shift_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., opening_float: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., cash_sales: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., cash_refunds: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., paid_in: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., paid_out: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., expected: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., counted: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., variance: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., counted_by_denomination: _Optional[_Iterable[_Union[DenominationCount, _Mapping]]] = ..., closed_at_ms: _Optional[int] = ...) -> None: ...
