@@ -66,6 +66,18 @@ class SimulatedAcquirer:
             rrn=f"{(number // 1_000_000) % 1_000_000_000_000:012d}",
         )
 
+    def increment(self, rrn: str, amount_minor: int, currency: str) -> AuthorizationResult:
+        """An incremental authorization on a held authorization (found by its RRN): approved
+        with a new auth code, unless the RRN is not one of ours (12 digits)."""
+        if not (len(rrn) == 12 and rrn.isdigit()):
+            return AuthorizationResult(False, "25", "original not found")
+        digest = hashlib.sha256(
+            f"{rrn}|{amount_minor}|{currency}|{next(self._sequence)}".encode()
+        ).hexdigest()
+        return AuthorizationResult(
+            True, "00", "approved", auth_code=f"{int(digest, 16) % 1_000_000:06d}", rrn=rrn
+        )
+
     def _expired(self, expiry: str) -> bool:
         month_text, _, year_text = expiry.partition("/")
         try:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -16,10 +18,22 @@ from payments.acquirer import AuthorizationResult
 from payments.domainmodel import (
     CAPTURED,
     DECLINED,
+    DEFAULT_CAPTURE_TOLERANCE_PERCENT,
+    DEFAULT_REFUND_WINDOW,
     PENDING,
+    PREAUTH,
+    SALE,
     Card,
     CardTokenizer,
+    GiftCard,
+    GiftCardAlreadyActivatedError,
+    GiftCardOperationConflictError,
+    IllegalTransitionError,
+    Operation,
     Payment,
+    gift_card_id_for,
+    gift_card_number_checked,
+    mask_gift_card,
     payment_id_for,
 )
 from tillstream.eventstore import ServiceApplication
@@ -37,12 +51,38 @@ class PaymentInProgressError(Exception):
     """The same request is being authorized right now (a concurrent duplicate)."""
 
 
+class PaymentDeclinedError(IllegalTransitionError):
+    """The issuer refused an incremental authorization (nothing was recorded)."""
+
+    def __init__(self, message: str, response_code: str) -> None:
+        super().__init__(message)
+        self.response_code = response_code
+
+
+class GiftCardNotFoundError(Exception):
+    """No activated gift card with this number."""
+
+
+#: How many times an operation re-runs after losing an optimistic-concurrency race before it
+#: gives up (each loss means another operation on the same aggregate just won).
+MAX_ATTEMPTS = 5
+
+A = TypeVar("A", Payment, GiftCard)
+
+
 class Acquirer(Protocol):
     """The port to the acquirer: one authorization, one answer."""
 
     def authorize(
         self, pan: str, expiry: str, amount_minor: int, currency: str
     ) -> AuthorizationResult: ...
+
+
+@runtime_checkable
+class IncrementingAcquirer(Protocol):
+    """An acquirer that can ask the issuer to raise a held authorization (by its RRN)."""
+
+    def increment(self, rrn: str, amount_minor: int, currency: str) -> AuthorizationResult: ...
 
 
 @dataclass(frozen=True)
@@ -65,11 +105,44 @@ class PaymentOutcome:
     """The result a client gets back (the first one, on every retry)."""
 
     payment_id: str
-    status: str  # approved | declined
+    #: approved (captured) | declined | pending | authorized | voided | reversed | refunded
+    status: str
     response_code: str
     auth_code: str
     masked_pan: str
     reason: str
+    kind: str = SALE
+    amount_minor: int = 0
+    currency: str = ""
+    authorized_minor: int = 0
+    captured_minor: int = 0
+    tip_minor: int = 0
+    refunded_minor: int = 0
+
+
+@dataclass(frozen=True)
+class OperationOutcome:
+    """The result of one keyed operation on a payment: the payment after it, and what the
+    key did (the first time, on every retry)."""
+
+    payment: PaymentOutcome
+    operation_key: str
+    operation: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class GiftCardOutcome:
+    """A gift card as a client sees it: never its number, only the masked form."""
+
+    gift_card_id: str
+    masked_number: str
+    status: str
+    currency: str
+    balance_minor: int
+    operation_key: str = ""
+    operation: str = ""
+    amount_minor: int = 0
 
 
 @dataclass
@@ -93,25 +166,45 @@ class Payments(ServiceApplication):
         *,
         acquirer: Acquirer,
         tokenizer: CardTokenizer,
+        capture_tolerance_percent: int = DEFAULT_CAPTURE_TOLERANCE_PERCENT,
+        refund_window: timedelta = DEFAULT_REFUND_WINDOW,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`capture_tolerance_percent`: how far above the authorized amount a completion may
+        go (tips); `refund_window`: how long after its capture a payment may be refunded."""
+        if not (isinstance(capture_tolerance_percent, int)
+                and 0 <= capture_tolerance_percent <= 100):
+            raise ValueError("capture_tolerance_percent is an integer from 0 to 100")
+        if refund_window <= timedelta(0):
+            raise ValueError("refund_window must be positive")
         super().__init__(env)
         self.acquirer = acquirer
         self.tokenizer = tokenizer
+        self.capture_tolerance_percent = capture_tolerance_percent
+        self.refund_window = refund_window
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._totals = PaymentTotals()
         self._totals_lock = threading.Lock()
         self._captured_topic = get_topic(Payment.Captured)
         self._declined_topic = get_topic(Payment.Declined)
 
     def authorize(self, request: AuthorizationRequest) -> PaymentOutcome:
-        """Authorize a card payment; the same key and body returns the first result.
+        """Authorize and capture a card sale; the same key and body returns the first result.
 
         Raises InvalidCardError before anything is stored, PaymentConflictError for a key
         re-used with another body, PaymentInProgressError for a concurrent duplicate.
         """
+        return self._authorize(request, SALE)
+
+    def preauthorize(self, request: AuthorizationRequest) -> PaymentOutcome:
+        """Hold an amount on a card (captured later by `capture`); idempotent like authorize."""
+        return self._authorize(request, PREAUTH)
+
+    def _authorize(self, request: AuthorizationRequest, kind: str) -> PaymentOutcome:
         # Tokenize first: a bad card is refused before anything is stored, and from here on
         # only the token, the masked PAN and the expiry month/year go anywhere but the acquirer.
         card = Card.from_pan(request.pan, request.expiry, self.tokenizer)
-        body_hash = self._body_hash(request, card)
+        body_hash = self._body_hash(request, card, kind)
         payment_id = payment_id_for(request.store_id, request.idempotency_key)
         payment = self._payment_or_none(payment_id)
         if payment is None:
@@ -119,7 +212,7 @@ class Payments(ServiceApplication):
                 store_id=request.store_id, idempotency_key=request.idempotency_key,
                 sale_id=request.sale_id, amount_minor=request.amount_minor,
                 currency=request.currency, card=card, body_hash=body_hash,
-                tender=request.tender,
+                tender=request.tender, kind=kind,
             )
             try:
                 # Saved before the acquirer is asked: an answer that never comes back leaves
@@ -144,8 +237,11 @@ class Payments(ServiceApplication):
         result = self.acquirer.authorize(
             request.pan, request.expiry, request.amount_minor, request.currency
         )
-        if result.approved:
-            payment.capture(auth_code=result.auth_code, rrn=result.rrn)
+        if result.approved and kind == PREAUTH:
+            payment.authorize(auth_code=result.auth_code, rrn=result.rrn)
+        elif result.approved:
+            payment.capture(auth_code=result.auth_code, rrn=result.rrn,
+                            captured_at=self.clock())
         else:
             payment.decline(response_code=result.response_code, reason=result.reason)
         try:
@@ -157,6 +253,236 @@ class Payments(ServiceApplication):
 
     def get_payment(self, payment_id: UUID) -> PaymentOutcome:
         return self._outcome(self._payment(payment_id))
+
+    # -- keyed operations on a payment ----------------------------------------------------------
+
+    def increment(self, payment_id: UUID, operation_key: str,
+                  increment_minor: int) -> OperationOutcome:
+        """Raise a pre-authorization's held amount, if the issuer approves.
+
+        The issuer is asked before anything is recorded; a retry of an increment already
+        recorded under this key is answered from the store without asking again.
+        """
+        body = {"increment_minor": increment_minor}
+        payment = self._payment(payment_id)
+        auth_code = ""
+        # Checked before the issuer is asked, so a refused increment never reaches it.
+        if payment.increase_needed(operation_key, self._hash("increment", body),
+                                   increment_minor):
+            if not isinstance(self.acquirer, IncrementingAcquirer):
+                raise IllegalTransitionError(
+                    "the acquirer does not do incremental authorizations")
+            result = self.acquirer.increment(payment.rrn, increment_minor, payment.currency)
+            if not result.approved:
+                raise PaymentDeclinedError(
+                    f"increment declined: {result.response_code} {result.reason}".strip(),
+                    result.response_code)
+            auth_code = result.auth_code
+        return self._operate(
+            payment_id, operation_key, "increment", body,
+            lambda p, h: p.increase(operation_key, h, increment_minor, auth_code))
+
+    def capture(self, payment_id: UUID, operation_key: str,
+                amount_minor: int | None = None) -> OperationOutcome:
+        """Complete a pre-authorization: `amount_minor` (tip included) or, when None, the
+        authorized amount plus the adjusted tip; at most authorized + the tolerance."""
+        return self._operate(
+            payment_id, operation_key, "capture", {"amount_minor": amount_minor},
+            lambda p, h: p.complete(operation_key, h, self.capture_tolerance_percent,
+                                    amount_minor, captured_at=self.clock()))
+
+    def adjust_tip(self, payment_id: UUID, operation_key: str,
+                   tip_minor: int) -> OperationOutcome:
+        """Set the tip of an authorized pre-authorization before its capture."""
+        return self._operate(
+            payment_id, operation_key, "adjust_tip", {"tip_minor": tip_minor},
+            lambda p, h: p.adjust_tip(operation_key, h, tip_minor,
+                                      self.capture_tolerance_percent))
+
+    def void(self, payment_id: UUID, operation_key: str, reason: str = "") -> OperationOutcome:
+        """Release an authorized pre-authorization before its capture."""
+        return self._operate(payment_id, operation_key, "void", {"reason": reason},
+                             lambda p, h: p.void(operation_key, h, reason))
+
+    def refund(self, payment_id: UUID, operation_key: str,
+               amount_minor: int) -> OperationOutcome:
+        """Refund part or all of a captured payment, within the refund window."""
+        return self._operate(
+            payment_id, operation_key, "refund", {"amount_minor": amount_minor},
+            lambda p, h: p.refund(operation_key, h, amount_minor, self.clock(),
+                                  self.refund_window))
+
+    def reverse(self, payment_id: UUID, operation_key: str,
+                reason: str = "no answer") -> OperationOutcome:
+        """Reverse a payment whose outcome never came back (still requested)."""
+        return self._operate(payment_id, operation_key, "reverse", {"reason": reason},
+                             lambda p, h: p.reverse(operation_key, h, reason))
+
+    def refund_unreferenced(self, request: AuthorizationRequest,
+                            permitted: bool) -> PaymentOutcome:
+        """Money back onto a card with no original payment: only when `permitted`.
+
+        The request's idempotency key names the refund (like a sale's); the same key and body
+        returns the first result, another body is a conflict.
+        """
+        card = Card.from_pan(request.pan, request.expiry, self.tokenizer)
+        body_hash = self._body_hash(request, card, "refund")
+        payment_id = payment_id_for(request.store_id, request.idempotency_key)
+        existing = self._payment_or_none(payment_id)
+        if existing is not None:
+            self._check_same_body(existing, body_hash)
+            return self._outcome(existing)
+        payment = Payment.refund_unreferenced(
+            store_id=request.store_id, idempotency_key=request.idempotency_key,
+            sale_id=request.sale_id, amount_minor=request.amount_minor,
+            currency=request.currency, card=card, body_hash=body_hash, permitted=permitted,
+            tender=request.tender,
+        )
+        try:
+            self.save(payment)
+        except IntegrityError:
+            # A concurrent duplicate created it first: its result is the first result.
+            first = self._payment(payment_id)
+            self._check_same_body(first, body_hash)
+            return self._outcome(first)
+        return self._outcome(payment)
+
+    def _operate(self, payment_id: UUID, operation_key: str, name: str,
+                 body: dict[str, Any], apply: Callable[[Payment, str], None]) -> OperationOutcome:
+        """Run one keyed operation on a payment, and save it.
+
+        A retry with the same key and body changes nothing and returns the first result.
+        Two concurrent operations on one payment write the same next version: the store
+        takes one (optimistic concurrency), and the other re-runs on the new state, where a
+        duplicate finds its key done and any other operation meets the guards afresh (so two
+        refunds racing can never add up to more than was captured).
+        """
+        body_hash = self._hash(name, body)
+        payment = self._operate_on(payment_id, apply, body_hash)
+        done = payment.operation(operation_key)
+        assert done is not None  # apply() recorded it or raised
+        return OperationOutcome(self._outcome(payment), operation_key, done.name,
+                                done.amount_minor)
+
+    def _operate_on(self, aggregate_id: UUID, apply: Callable[[A, str], None],
+                    body_hash: str, loader: Callable[[UUID], A] | None = None) -> A:
+        load: Callable[[UUID], Any] = loader or self._payment
+        for _attempt in range(MAX_ATTEMPTS):
+            aggregate = load(aggregate_id)
+            apply(aggregate, body_hash)
+            if not aggregate.pending_events:
+                return aggregate  # a retry of a done operation: the first result stands
+            try:
+                self.save(aggregate)
+            except IntegrityError:
+                continue  # another operation won the version: re-run on its state
+            return aggregate
+        raise PaymentInProgressError(
+            f"{aggregate_id} is changing too often to apply this operation; retry shortly")
+
+    # -- gift cards -----------------------------------------------------------------------------
+
+    def gift_card_id(self, number: str) -> UUID:
+        """The gift card's id: from its keyed token, so the number names nothing stored."""
+        return gift_card_id_for(self._gift_card_token(number))
+
+    def activate_gift_card(self, number: str, store_id: str, operation_key: str,
+                           currency: str, amount_minor: int) -> GiftCardOutcome:
+        """Activate a card with its initial amount; the same key and body is a retry."""
+        token = self._gift_card_token(number)
+        body_hash = self._hash("activate", {"currency": currency, "amount_minor": amount_minor,
+                                            "store_id": store_id})
+        card = GiftCard.activate(token, mask_gift_card(number), store_id, currency,
+                                 amount_minor, operation_key, body_hash)
+        existing = self._gift_card_or_none(card.id)
+        if existing is None:
+            try:
+                self.save(card)
+                return self._gift_outcome(card, operation_key)
+            except IntegrityError:
+                # A concurrent activation won; judge this one against it.
+                existing = self._gift_card(card.id)
+        done = existing.operations.get(operation_key)
+        if done is None:
+            raise GiftCardAlreadyActivatedError("the gift card is already activated")
+        if done.name != "activate" or done.body_hash != body_hash:
+            raise GiftCardOperationConflictError(
+                f"operation key {operation_key!r} was used for another request")
+        return self._gift_outcome(existing, operation_key)
+
+    def load_gift_card(self, number: str, store_id: str, operation_key: str,
+                       amount_minor: int, currency: str | None = None) -> GiftCardOutcome:
+        """Add value to an active card (`currency`, when given, must be the card's)."""
+        return self._gift_operate(
+            number, operation_key, "load",
+            {"store_id": store_id, "amount_minor": amount_minor, "currency": currency},
+            lambda c, h: c.load(operation_key, h, store_id, amount_minor, currency))
+
+    def redeem_gift_card(self, number: str, store_id: str, operation_key: str, sale_id: str,
+                         amount_minor: int, currency: str | None = None) -> GiftCardOutcome:
+        """Pay with the card (a tender of `sale_id`); never below a zero balance."""
+        return self._gift_operate(
+            number, operation_key, "redeem",
+            {"store_id": store_id, "sale_id": sale_id, "amount_minor": amount_minor,
+             "currency": currency},
+            lambda c, h: c.redeem(operation_key, h, store_id, sale_id, amount_minor, currency))
+
+    def refund_gift_card(self, number: str, store_id: str, operation_key: str, sale_id: str,
+                         amount_minor: int, currency: str | None = None) -> GiftCardOutcome:
+        """Money back onto the card."""
+        return self._gift_operate(
+            number, operation_key, "refund",
+            {"store_id": store_id, "sale_id": sale_id, "amount_minor": amount_minor,
+             "currency": currency},
+            lambda c, h: c.refund(operation_key, h, store_id, sale_id, amount_minor, currency))
+
+    def block_gift_card(self, number: str, store_id: str, operation_key: str,
+                        reason: str = "") -> GiftCardOutcome:
+        """No more redemption nor load on this card."""
+        return self._gift_operate(
+            number, operation_key, "block", {"store_id": store_id, "reason": reason},
+            lambda c, h: c.block(operation_key, h, store_id, reason))
+
+    def gift_card_balance(self, number: str) -> GiftCardOutcome:
+        """The card's status and balance."""
+        return self._gift_outcome(self._gift_card(self.gift_card_id(number)), "")
+
+    def _gift_operate(self, number: str, operation_key: str, name: str, body: dict[str, Any],
+                      apply: Callable[[GiftCard, str], None]) -> GiftCardOutcome:
+        card = self._operate_on(self.gift_card_id(number), apply, self._hash(name, body),
+                                loader=self._gift_card)
+        return self._gift_outcome(card, operation_key)
+
+    def _gift_card_token(self, number: str) -> str:
+        # Prefixed so a gift card and a payment card with the same digits get different
+        # tokens: the two never match each other in CRM or risk rules.
+        return self.tokenizer.token("giftcard:" + gift_card_number_checked(number))
+
+    def _gift_card_or_none(self, gift_card_id: UUID) -> GiftCard | None:
+        card = self.get_or_none(gift_card_id)
+        return card if isinstance(card, GiftCard) else None
+
+    def _gift_card(self, gift_card_id: UUID) -> GiftCard:
+        card = self._gift_card_or_none(gift_card_id)
+        if card is None:
+            raise GiftCardNotFoundError("no activated gift card with this number")
+        return card
+
+    @staticmethod
+    def _gift_outcome(card: GiftCard, operation_key: str) -> GiftCardOutcome:
+        done: Operation | None = card.operations.get(operation_key) if operation_key else None
+        return GiftCardOutcome(
+            gift_card_id=str(card.id), masked_number=card.masked_number, status=card.status,
+            currency=card.currency, balance_minor=card.balance_minor,
+            operation_key=operation_key if done else "",
+            operation=done.name if done else "", amount_minor=done.amount_minor if done else 0,
+        )
+
+    @staticmethod
+    def _hash(operation: str, body: dict[str, Any]) -> str:
+        """The hash an operation key's body is compared by: the operation and its fields."""
+        payload = json.dumps({"operation": operation, **body}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
 
     def summary(self) -> PaymentTotals:
         """Captured count and totals per currency, declined count.
@@ -190,9 +516,9 @@ class Payments(ServiceApplication):
             )
 
     @staticmethod
-    def _body_hash(request: AuthorizationRequest, card: Card) -> str:
+    def _body_hash(request: AuthorizationRequest, card: Card, kind: str = SALE) -> str:
         # The card enters as its token: an unkeyed hash of a PAN could be brute-forced.
-        body = {
+        body: dict[str, Any] = {
             "sale_id": request.sale_id,
             "store_id": request.store_id,
             "amount_minor": request.amount_minor,
@@ -201,6 +527,10 @@ class Payments(ServiceApplication):
             "card_token": card.token,
             "expiry": [card.expiry_month, card.expiry_year],
         }
+        if kind != SALE:
+            # Only added for the newer kinds: a sale's hash stays what it always was, so keys
+            # stored before pre-authorizations existed still match their retries.
+            body["kind"] = kind
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     @staticmethod
@@ -220,6 +550,13 @@ class Payments(ServiceApplication):
             auth_code=payment.auth_code,
             masked_pan=payment.masked_pan,
             reason=payment.reason,
+            kind=payment.kind,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            authorized_minor=payment.authorized_minor,
+            captured_minor=payment.captured_minor,
+            tip_minor=payment.tip_minor,
+            refunded_minor=payment.refunded_minor,
         )
 
     def _payment_or_none(self, payment_id: UUID) -> Payment | None:

@@ -2,34 +2,132 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from payments.application import (
     AuthorizationRequest,
+    GiftCardNotFoundError,
+    GiftCardOutcome,
+    OperationOutcome,
     PaymentConflictError,
     PaymentInProgressError,
     PaymentNotFoundError,
+    PaymentOutcome,
     Payments,
 )
-from payments.domainmodel import InvalidCardError, PaymentError
-from tillstream.commands import integer, refusals, text
+from payments.domainmodel import (
+    GiftCardError,
+    GiftCardIllegalTransitionError,
+    GiftCardInsufficientFundsError,
+    GiftCardOperationConflictError,
+    IllegalTransitionError,
+    InvalidCardError,
+    OperationKeyConflictError,
+    PaymentError,
+)
+from tillstream.commands import integer, refusals, text, uuid
 from tillstream.consumer import Handler
-from tillstream.service import CommandHandler
+from tillstream.service import CommandError, CommandHandler
 
 #: Upstream event handlers, keyed by protobuf full name: none yet (refunds will need sales).
 HANDLERS: dict[str, Handler] = {}
 
 
-# Messages never include card data: the errors raised by payments do not carry it.
+# Messages never include card data: the errors raised by payments do not carry it (nor a gift
+# card's number). Subclasses come before their bases: the first match wins.
 _refusals = refusals(
     {
         InvalidCardError: "invalid",
-        PaymentNotFoundError: "not_found",
-        PaymentConflictError: "conflict",
+        (PaymentNotFoundError, GiftCardNotFoundError): "not_found",
+        (PaymentConflictError, OperationKeyConflictError,
+         GiftCardOperationConflictError): "conflict",
         PaymentInProgressError: "in_progress",
-        PaymentError: "invalid",
+        GiftCardInsufficientFundsError: "insufficient_funds",
+        (IllegalTransitionError, GiftCardIllegalTransitionError): "rejected",
+        (PaymentError, GiftCardError): "invalid",
     }
 )
+
+
+def _optional_int(body: Mapping[str, Any], key: str) -> int | None:
+    """An integer field that may be absent (or null)."""
+    return None if body.get(key) is None else integer(body, key)
+
+
+def _optional_text(body: Mapping[str, Any], key: str, default: str = "") -> str:
+    """A string field that may be absent; when present it is a string."""
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise CommandError(f"{key} must be a string", "invalid")
+    return value
+
+
+def _optional_currency(body: Mapping[str, Any]) -> str | None:
+    """The currency a gift card amount is in, if the client says (checked against the card)."""
+    return None if body.get("currency") is None else text(body, "currency")
+
+
+def _flag(body: Mapping[str, Any], key: str) -> bool:
+    """A boolean field, false when absent; only JSON true is true."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise CommandError(f"{key} must be true or false", "invalid")
+    return value
+
+
+def _authorization_request(body: Mapping[str, Any]) -> AuthorizationRequest:
+    return AuthorizationRequest(
+        idempotency_key=text(body, "idempotency_key"),
+        sale_id=text(body, "sale_id"),
+        store_id=text(body, "store_id"),
+        amount_minor=integer(body, "amount_minor"),
+        currency=text(body, "currency"),
+        pan=text(body, "pan"),
+        expiry=text(body, "expiry"),
+    )
+
+
+def payment_reply(outcome: PaymentOutcome) -> dict[str, Any]:
+    """A payment as a JSON reply: every amount in minor units, the card masked."""
+    return {
+        "payment_id": outcome.payment_id,
+        "status": outcome.status,
+        "kind": outcome.kind,
+        "response_code": outcome.response_code,
+        "auth_code": outcome.auth_code,
+        "masked_pan": outcome.masked_pan,
+        "reason": outcome.reason,
+        "amount_minor": outcome.amount_minor,
+        "currency": outcome.currency,
+        "authorized_minor": outcome.authorized_minor,
+        "captured_minor": outcome.captured_minor,
+        "tip_minor": outcome.tip_minor,
+        "refunded_minor": outcome.refunded_minor,
+    }
+
+
+def operation_reply(outcome: OperationOutcome) -> dict[str, Any]:
+    """A keyed operation's reply: the payment after it, and what the key did."""
+    return {
+        **payment_reply(outcome.payment),
+        "operation_key": outcome.operation_key,
+        "operation": outcome.operation,
+        "operation_amount_minor": outcome.amount_minor,
+    }
+
+
+def gift_card_reply(outcome: GiftCardOutcome) -> dict[str, Any]:
+    return {
+        "gift_card_id": outcome.gift_card_id,
+        "masked_number": outcome.masked_number,
+        "status": outcome.status,
+        "currency": outcome.currency,
+        "balance_minor": outcome.balance_minor,
+        "operation_key": outcome.operation_key,
+        "operation": outcome.operation,
+        "operation_amount_minor": outcome.amount_minor,
+    }
 
 
 class PaymentsCommands:
@@ -39,22 +137,32 @@ class PaymentsCommands:
         self.app = app
 
     def handlers(self) -> dict[str, CommandHandler]:
-        return {"authorize": self.authorize, "summary": self.summary}
+        return {
+            "authorize": self.authorize,
+            "preauthorize": self.preauthorize,
+            "increment": self.increment,
+            "capture": self.capture,
+            "adjust_tip": self.adjust_tip,
+            "void": self.void,
+            "refund": self.refund,
+            "reverse": self.reverse,
+            "get_payment": self.get_payment,
+            "activate_gift_card": self.activate_gift_card,
+            "load_gift_card": self.load_gift_card,
+            "redeem_gift_card": self.redeem_gift_card,
+            "refund_gift_card": self.refund_gift_card,
+            "block_gift_card": self.block_gift_card,
+            "gift_card_balance": self.gift_card_balance,
+            "summary": self.summary,
+        }
 
     def authorize(self, body: dict[str, Any]) -> dict[str, Any]:
         """{idempotency_key, sale_id, store_id, amount_minor, currency, pan, expiry}
         -> {payment_id, status, response_code, auth_code, masked_pan, reason}."""
-        request = AuthorizationRequest(
-            idempotency_key=text(body, "idempotency_key"),
-            sale_id=text(body, "sale_id"),
-            store_id=text(body, "store_id"),
-            amount_minor=integer(body, "amount_minor"),
-            currency=text(body, "currency"),
-            pan=text(body, "pan"),
-            expiry=text(body, "expiry"),
-        )
+        request = _authorization_request(body)
         with _refusals:
             outcome = self.app.authorize(request)
+        # The sale's reply keeps its original shape: lanes already parse it.
         return {
             "payment_id": outcome.payment_id,
             "status": outcome.status,
@@ -63,6 +171,108 @@ class PaymentsCommands:
             "masked_pan": outcome.masked_pan,
             "reason": outcome.reason,
         }
+
+    def preauthorize(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Same body as authorize -> the payment (status authorized | declined)."""
+        request = _authorization_request(body)
+        with _refusals:
+            return payment_reply(self.app.preauthorize(request))
+
+    def increment(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{payment_id, operation_key, increment_minor} -> the payment and the operation."""
+        payment_id, key = uuid(body, "payment_id"), text(body, "operation_key")
+        amount = integer(body, "increment_minor")
+        with _refusals:
+            return operation_reply(self.app.increment(payment_id, key, amount))
+
+    def capture(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{payment_id, operation_key, amount_minor?} (absent: authorized + tip)."""
+        payment_id, key = uuid(body, "payment_id"), text(body, "operation_key")
+        amount = _optional_int(body, "amount_minor")
+        with _refusals:
+            return operation_reply(self.app.capture(payment_id, key, amount))
+
+    def adjust_tip(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{payment_id, operation_key, tip_minor}."""
+        payment_id, key = uuid(body, "payment_id"), text(body, "operation_key")
+        tip = integer(body, "tip_minor")
+        with _refusals:
+            return operation_reply(self.app.adjust_tip(payment_id, key, tip))
+
+    def void(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{payment_id, operation_key, reason?}."""
+        payment_id, key = uuid(body, "payment_id"), text(body, "operation_key")
+        reason = _optional_text(body, "reason")
+        with _refusals:
+            return operation_reply(self.app.void(payment_id, key, reason))
+
+    def refund(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Referenced: {payment_id, operation_key, amount_minor}.
+        Unreferenced: {unreferenced: true, permitted: true, idempotency_key, sale_id,
+        store_id, amount_minor, currency, pan, expiry} (refused without `permitted`)."""
+        if _flag(body, "unreferenced"):
+            request = _authorization_request(body)
+            permitted = _flag(body, "permitted")
+            with _refusals:
+                return payment_reply(self.app.refund_unreferenced(request, permitted))
+        payment_id, key = uuid(body, "payment_id"), text(body, "operation_key")
+        amount = integer(body, "amount_minor")
+        with _refusals:
+            return operation_reply(self.app.refund(payment_id, key, amount))
+
+    def reverse(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{payment_id, operation_key, reason?}: a payment whose outcome never came back."""
+        payment_id, key = uuid(body, "payment_id"), text(body, "operation_key")
+        reason = _optional_text(body, "reason", "no answer")
+        with _refusals:
+            return operation_reply(self.app.reverse(payment_id, key, reason))
+
+    def get_payment(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{payment_id} -> the payment."""
+        payment_id = uuid(body, "payment_id")
+        with _refusals:
+            return payment_reply(self.app.get_payment(payment_id))
+
+    def activate_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{number, store_id, operation_key, currency, amount_minor}."""
+        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
+                text(body, "currency"), integer(body, "amount_minor"))
+        with _refusals:
+            return gift_card_reply(self.app.activate_gift_card(*args))
+
+    def load_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{number, store_id, operation_key, amount_minor, currency?}."""
+        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
+                integer(body, "amount_minor"), _optional_currency(body))
+        with _refusals:
+            return gift_card_reply(self.app.load_gift_card(*args))
+
+    def redeem_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{number, store_id, operation_key, sale_id, amount_minor, currency?}."""
+        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
+                text(body, "sale_id"), integer(body, "amount_minor"), _optional_currency(body))
+        with _refusals:
+            return gift_card_reply(self.app.redeem_gift_card(*args))
+
+    def refund_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{number, store_id, operation_key, sale_id, amount_minor, currency?}."""
+        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
+                text(body, "sale_id"), integer(body, "amount_minor"), _optional_currency(body))
+        with _refusals:
+            return gift_card_reply(self.app.refund_gift_card(*args))
+
+    def block_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{number, store_id, operation_key, reason?}."""
+        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
+                _optional_text(body, "reason"))
+        with _refusals:
+            return gift_card_reply(self.app.block_gift_card(*args))
+
+    def gift_card_balance(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{number} -> {gift_card_id, masked_number, status, currency, balance_minor, ...}."""
+        number = text(body, "number")
+        with _refusals:
+            return gift_card_reply(self.app.gift_card_balance(number))
 
     def summary(self, body: dict[str, Any]) -> dict[str, Any]:
         """{} -> {captured_count, captured_total_minor_by_currency, declined_count}."""

@@ -1,15 +1,24 @@
-"""Payments' aggregate, `Payment`, and the card rules around it.
+"""Payments' aggregates, `Payment` (its whole life cycle) and `GiftCard`, and the card rules
+around them.
 
 Card data: the full PAN is only ever an argument to the functions here; what a Payment keeps
 (and so what its events store) is the keyed token, the masked PAN, the scheme and the expiry
-month and year. Never the PAN, never a CVV.
+month and year. Never the PAN, never a CVV. A gift card's number is kept the same way: a keyed
+token (its id derives from it) and a masked form.
+
+Illegal transitions raise an error named ...Error (IllegalTransitionError and
+GiftCardIllegalTransitionError are the "rejected" ones); nothing is ever a silent no-op, except
+a retry of an operation already done under the same key with the same body, which is the
+idempotency contract.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -19,8 +28,22 @@ from eventsourcing.domain import Aggregate, event
 PAYMENT_NAMESPACE = UUID("0b7a9d2e-5c4f-4e8a-b1d3-7f6e2a9c4b58")
 
 PENDING = "pending"
+AUTHORIZED = "authorized"
 CAPTURED = "captured"
 DECLINED = "declined"
+VOIDED = "voided"
+REVERSED = "reversed"
+REFUNDED = "refunded"
+
+#: Kinds of payment: a sale (authorized and captured at once), a pre-authorization (captured
+#: later by a completion), or an unreferenced refund (money back with no original payment).
+SALE = "sale"
+PREAUTH = "preauth"
+UNREFERENCED_REFUND = "refund"
+
+#: Defaults of the application's policy parameters.
+DEFAULT_CAPTURE_TOLERANCE_PERCENT = 20
+DEFAULT_REFUND_WINDOW = timedelta(days=90)
 
 APPROVED_CODE = "00"
 
@@ -33,8 +56,94 @@ class InvalidCardError(PaymentError):
     """A PAN that is not a card number, or an expiry that is not a date."""
 
 
-class PaymentAlreadyFinalError(PaymentError):
+class IllegalTransitionError(PaymentError):
+    """The command is well formed but not allowed in the payment's present state."""
+
+
+class PaymentAlreadyFinalError(IllegalTransitionError):
     """The payment already has its result."""
+
+
+class NotAuthorizedError(IllegalTransitionError):
+    """The command needs an approved, not yet captured pre-authorization."""
+
+
+class NotCapturedError(IllegalTransitionError):
+    """A referenced refund needs a captured payment."""
+
+
+class NotPendingError(IllegalTransitionError):
+    """Only a payment whose outcome is unknown (still requested) can be reversed."""
+
+
+class CaptureAboveToleranceError(IllegalTransitionError):
+    """A completion (or a tip) above the authorized amount plus the tolerance."""
+
+
+class RefundExceedsCapturedError(IllegalTransitionError):
+    """The refunds of a payment would add up to more than was captured."""
+
+
+class RefundWindowExpiredError(IllegalTransitionError):
+    """The payment was captured longer ago than the refund window."""
+
+
+class RefundNotPermittedError(IllegalTransitionError):
+    """An unreferenced refund without the permission to give one."""
+
+
+class OperationKeyConflictError(PaymentError):
+    """An operation key re-used for another operation or another body."""
+
+
+def _check_amount(amount_minor: object, name: str = "amount_minor",
+                  allow_zero: bool = False) -> int:
+    """An integer number of minor units: positive (or, if allowed, zero)."""
+    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) \
+            or amount_minor < 0 or (amount_minor == 0 and not allow_zero):
+        qualifier = "non-negative" if allow_zero else "positive"
+        raise PaymentError(f"{name} must be a {qualifier} integer of minor units")
+    return amount_minor
+
+
+def _check_currency(currency: str) -> str:
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii()
+            and currency.isalpha() and currency.isupper()):
+        raise PaymentError(f"not an ISO 4217 currency code: {currency!r}")
+    return currency
+
+
+def _check_store_id(store_id: str) -> str:
+    # The store id is a token of every subject the aggregate publishes on.
+    if not store_id:
+        raise PaymentError("store_id is required")
+    if any(c in store_id for c in ".*> \t\r\n"):
+        raise PaymentError(f"store_id {store_id!r} may not contain '.', '*', '>' or spaces")
+    return store_id
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One idempotent operation on an aggregate, remembered under its client key."""
+
+    name: str
+    body_hash: str
+    amount_minor: int
+
+
+def _replayed(operations: dict[str, Operation], key: str, name: str, body_hash: str) -> bool:
+    """True if this key already did this operation with this body (a retry: nothing to do);
+    raises OperationKeyConflictError if the key did something else."""
+    if not key:
+        raise PaymentError("an operation key is required")
+    done = operations.get(key)
+    if done is None:
+        return False
+    if done.name != name or done.body_hash != body_hash:
+        raise OperationKeyConflictError(
+            f"operation key {key!r} was used for another request ({done.name})"
+        )
+    return True
 
 
 def payment_id_for(store_id: str, idempotency_key: str) -> UUID:
@@ -124,11 +233,25 @@ class Card:
 # -- the aggregate ---------------------------------------------------------------------------
 
 
+def _ceiling(authorized_minor: int, tolerance_percent: int) -> int:
+    """The most a pre-authorization may be completed for: authorized + tolerance, rounded down
+    (integer arithmetic: never a float near money)."""
+    return authorized_minor + authorized_minor * tolerance_percent // 100
+
+
 class Payment(Aggregate):
-    """One payment request and its result: requested -> captured | declined.
+    """One payment and its life cycle.
+
+    sale:    requested -> captured | declined | reversed;  captured -> refunds
+    preauth: requested -> authorized | declined | reversed;
+             authorized -> (increments, tip adjusts) -> captured (completion) | voided
+    refund:  an unreferenced refund is born refunded (money back with no original payment)
 
     `Requested` is saved before the acquirer is asked, so an outcome that never came back is
-    visible (a pending payment) rather than lost.
+    visible (a pending payment, which can then be reversed) rather than lost. Every operation
+    after the request carries its own client key, remembered in `operations`: all of them go
+    through this one aggregate, so two concurrent operations (duplicates or not) collide on
+    the aggregate's version and the loser re-runs against the winner's state.
     """
 
     # The events, declared so their fields are explicit (and visible to type checkers).
@@ -146,6 +269,7 @@ class Payment(Aggregate):
         expiry_month: int
         expiry_year: int
         body_hash: str
+        kind: str
 
     class Captured(Aggregate.Event):
         sale_id: str
@@ -158,6 +282,9 @@ class Payment(Aggregate):
         scheme: str
         auth_code: str
         rrn: str
+        captured_at: datetime | None
+        operation_key: str
+        body_hash: str
 
     class Declined(Aggregate.Event):
         sale_id: str
@@ -169,6 +296,65 @@ class Payment(Aggregate):
         masked_pan: str
         scheme: str
         response_code: str
+        reason: str
+
+    class Authorized(Aggregate.Event):
+        sale_id: str
+        store_id: str
+        amount_minor: int
+        currency: str
+        tender: str
+        card_token: str
+        masked_pan: str
+        scheme: str
+        auth_code: str
+        rrn: str
+
+    class AuthorizationIncreased(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        increment_minor: int
+        authorized_minor: int
+        currency: str
+        auth_code: str
+
+    class TipAdjusted(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        tip_minor: int
+        currency: str
+
+    class Voided(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        amount_minor: int
+        currency: str
+        reason: str
+
+    class Refunded(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        sale_id: str
+        amount_minor: int
+        currency: str
+        refunded_total_minor: int
+        referenced: bool
+        tender: str
+        card_token: str
+        masked_pan: str
+        scheme: str
+
+    class Reversed(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        sale_id: str
+        amount_minor: int
+        currency: str
         reason: str
 
     @event(Requested)
@@ -187,6 +373,7 @@ class Payment(Aggregate):
         expiry_month: int,
         expiry_year: int,
         body_hash: str,
+        kind: str = SALE,
     ) -> None:
         self.idempotency_key = idempotency_key
         self.sale_id = sale_id
@@ -200,11 +387,19 @@ class Payment(Aggregate):
         self.expiry_month = expiry_month
         self.expiry_year = expiry_year
         self.body_hash = body_hash
+        self.kind = kind
         self.status = PENDING
         self.response_code = ""
         self.reason = ""
         self.auth_code = ""
         self.rrn = ""
+        self.authorized_minor = 0
+        self.captured_minor = 0
+        self.tip_minor = 0
+        self.refunded_minor = 0
+        self.captured_at: datetime | None = None
+        #: Client keys of the operations after the request, and what each one did.
+        self.operations: dict[str, Operation] = {}
 
     @classmethod
     def request(
@@ -217,18 +412,16 @@ class Payment(Aggregate):
         card: Card,
         body_hash: str,
         tender: str = "card",
+        kind: str = SALE,
     ) -> Payment:
         """A new payment request, its id derived from the store and idempotency key."""
         if not idempotency_key or not sale_id or not store_id:
             raise PaymentError("idempotency_key, sale_id and store_id are required")
-        # The store id is a token of every subject this payment publishes on.
-        if any(c in store_id for c in ".*> \t\r\n"):
-            raise PaymentError(f"store_id {store_id!r} may not contain '.', '*', '>' or spaces")
-        if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) \
-                or amount_minor <= 0:
-            raise PaymentError("amount_minor must be a positive integer of minor units")
-        if not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
-            raise PaymentError(f"not an ISO 4217 currency code: {currency!r}")
+        _check_store_id(store_id)
+        _check_amount(amount_minor)
+        _check_currency(currency)
+        if kind not in (SALE, PREAUTH, UNREFERENCED_REFUND):
+            raise PaymentError(f"unknown payment kind {kind!r}")
         return cls(
             id=payment_id_for(store_id, idempotency_key),
             idempotency_key=idempotency_key,
@@ -243,27 +436,93 @@ class Payment(Aggregate):
             expiry_month=card.expiry_month,
             expiry_year=card.expiry_year,
             body_hash=body_hash,
+            kind=kind,
         )
 
-    def capture(self, auth_code: str, rrn: str) -> None:
-        """The acquirer approved: the money is captured."""
+    @classmethod
+    def refund_unreferenced(
+        cls,
+        store_id: str,
+        idempotency_key: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str,
+        card: Card,
+        body_hash: str,
+        permitted: bool,
+        tender: str = "card",
+    ) -> Payment:
+        """Money back onto a card with no original payment to refer to.
+
+        Only with the permission flag: it is the classic way to move money out of a till,
+        so the caller (a supervisor's override) must say it may.
+        """
+        if permitted is not True:
+            raise RefundNotPermittedError("an unreferenced refund needs the permission flag")
+        payment = cls.request(store_id, idempotency_key, sale_id, amount_minor, currency,
+                              card, body_hash, tender, kind=UNREFERENCED_REFUND)
+        payment._refunded(operation_key=idempotency_key, body_hash=body_hash,
+                          store_id=store_id, sale_id=sale_id, amount_minor=amount_minor,
+                          currency=currency, refunded_total_minor=amount_minor,
+                          referenced=False, tender=tender, card_token=card.token,
+                          masked_pan=card.masked_pan, scheme=card.scheme)
+        return payment
+
+    # -- the acquirer's answer to the request ----------------------------------------------
+
+    def capture(self, auth_code: str, rrn: str, captured_at: datetime | None = None) -> None:
+        """The acquirer approved a sale: the money is captured."""
         self._check_pending()
+        if self.kind != SALE:
+            raise IllegalTransitionError(
+                f"a {self.kind} is not captured by its approval; use authorize/complete")
         self._captured(
             sale_id=self.sale_id, store_id=self.store_id, amount_minor=self.amount_minor,
             currency=self.currency, tender=self.tender, card_token=self.card_token,
             masked_pan=self.masked_pan, scheme=self.scheme, auth_code=auth_code, rrn=rrn,
+            captured_at=captured_at or _now(), operation_key="", body_hash="",
         )
 
     @event(Captured)
     def _captured(
         self, sale_id: str, store_id: str, amount_minor: int, currency: str, tender: str,
         card_token: str, masked_pan: str, scheme: str, auth_code: str, rrn: str,
+        captured_at: datetime | None = None, operation_key: str = "", body_hash: str = "",
     ) -> None:
-        # The event repeats the request's public details: it is what PaymentCaptured publishes.
+        # The event repeats the payment's public details: it is what PaymentCaptured
+        # publishes, for a sale and for a completion alike (checkout counts either).
         self.status = CAPTURED
         self.response_code = APPROVED_CODE
         self.auth_code = auth_code
         self.rrn = rrn
+        self.captured_minor = amount_minor
+        self.captured_at = captured_at
+        if self.kind == SALE:
+            self.authorized_minor = amount_minor
+        if operation_key:
+            self.operations[operation_key] = Operation("capture", body_hash, amount_minor)
+
+    def authorize(self, auth_code: str, rrn: str) -> None:
+        """The acquirer approved a pre-authorization: the amount is held, not captured."""
+        self._check_pending()
+        if self.kind != PREAUTH:
+            raise IllegalTransitionError(f"a {self.kind} is captured, not only authorized")
+        self._authorized(
+            sale_id=self.sale_id, store_id=self.store_id, amount_minor=self.amount_minor,
+            currency=self.currency, tender=self.tender, card_token=self.card_token,
+            masked_pan=self.masked_pan, scheme=self.scheme, auth_code=auth_code, rrn=rrn,
+        )
+
+    @event(Authorized)
+    def _authorized(
+        self, sale_id: str, store_id: str, amount_minor: int, currency: str, tender: str,
+        card_token: str, masked_pan: str, scheme: str, auth_code: str, rrn: str,
+    ) -> None:
+        self.status = AUTHORIZED
+        self.response_code = APPROVED_CODE
+        self.auth_code = auth_code
+        self.rrn = rrn
+        self.authorized_minor = amount_minor
 
     def decline(self, response_code: str, reason: str) -> None:
         """The acquirer (or the issuer behind it) said no."""
@@ -286,6 +545,441 @@ class Payment(Aggregate):
         self.response_code = response_code
         self.reason = reason
 
+    # -- operations after the request, each under its own client key -----------------------
+
+    def increase(self, operation_key: str, body_hash: str, increment_minor: int,
+                 auth_code: str = "") -> None:
+        """Incremental authorization: the issuer approved holding `increment_minor` more."""
+        if not self.increase_needed(operation_key, body_hash, increment_minor):
+            return
+        self._authorization_increased(
+            operation_key=operation_key, body_hash=body_hash, store_id=self.store_id,
+            increment_minor=increment_minor,
+            authorized_minor=self.authorized_minor + increment_minor, currency=self.currency,
+            auth_code=auth_code,
+        )
+
+    def increase_needed(self, operation_key: str, body_hash: str,
+                        increment_minor: int) -> bool:
+        """The guards of `increase`, without changing anything: False for a retry of a done
+        increment, an error if it is not allowed, else True (the issuer may be asked)."""
+        if _replayed(self.operations, operation_key, "increment", body_hash):
+            return False
+        _check_amount(increment_minor, "increment_minor")
+        self._check_authorized("increment")
+        return True
+
+    @event(AuthorizationIncreased)
+    def _authorization_increased(self, operation_key: str, body_hash: str, store_id: str,
+                                 increment_minor: int, authorized_minor: int,
+                                 currency: str, auth_code: str) -> None:
+        self.authorized_minor = authorized_minor
+        self.operations[operation_key] = Operation("increment", body_hash, increment_minor)
+
+    def adjust_tip(self, operation_key: str, body_hash: str, tip_minor: int,
+                   tolerance_percent: int) -> None:
+        """Set the tip on an authorized (not yet captured) pre-authorization.
+
+        The tip replaces any earlier one; authorized amount + tip stays within the tolerance.
+        """
+        if _replayed(self.operations, operation_key, "adjust_tip", body_hash):
+            return
+        _check_amount(tip_minor, "tip_minor", allow_zero=True)
+        self._check_authorized("tip adjust")
+        ceiling = _ceiling(self.authorized_minor, tolerance_percent)
+        if self.authorized_minor + tip_minor > ceiling:
+            raise CaptureAboveToleranceError(
+                f"tip {tip_minor} takes the payment above {ceiling} "
+                f"({self.authorized_minor} authorized + {tolerance_percent}%)")
+        self._tip_adjusted(operation_key=operation_key, body_hash=body_hash,
+                           store_id=self.store_id, tip_minor=tip_minor,
+                           currency=self.currency)
+
+    @event(TipAdjusted)
+    def _tip_adjusted(self, operation_key: str, body_hash: str, store_id: str,
+                      tip_minor: int, currency: str) -> None:
+        self.tip_minor = tip_minor
+        self.operations[operation_key] = Operation("adjust_tip", body_hash, tip_minor)
+
+    def complete(self, operation_key: str, body_hash: str, tolerance_percent: int,
+                 amount_minor: int | None = None, captured_at: datetime | None = None) -> None:
+        """Capture a pre-authorization: `amount_minor` (tip included), or by default the
+        authorized amount plus the adjusted tip; never above authorized + tolerance."""
+        if _replayed(self.operations, operation_key, "capture", body_hash):
+            return
+        self._check_authorized("capture")
+        total = self.authorized_minor + self.tip_minor if amount_minor is None \
+            else _check_amount(amount_minor)
+        ceiling = _ceiling(self.authorized_minor, tolerance_percent)
+        if total > ceiling:
+            raise CaptureAboveToleranceError(
+                f"capture of {total} is above {ceiling} "
+                f"({self.authorized_minor} authorized + {tolerance_percent}%)")
+        self._captured(
+            sale_id=self.sale_id, store_id=self.store_id, amount_minor=total,
+            currency=self.currency, tender=self.tender, card_token=self.card_token,
+            masked_pan=self.masked_pan, scheme=self.scheme, auth_code=self.auth_code,
+            rrn=self.rrn, captured_at=captured_at or _now(), operation_key=operation_key,
+            body_hash=body_hash,
+        )
+
+    def void(self, operation_key: str, body_hash: str, reason: str = "") -> None:
+        """Release an authorized, not yet captured pre-authorization."""
+        if _replayed(self.operations, operation_key, "void", body_hash):
+            return
+        self._check_authorized("void")
+        self._voided(operation_key=operation_key, body_hash=body_hash,
+                     store_id=self.store_id, amount_minor=self.authorized_minor,
+                     currency=self.currency, reason=reason)
+
+    @event(Voided)
+    def _voided(self, operation_key: str, body_hash: str, store_id: str, amount_minor: int,
+                currency: str, reason: str) -> None:
+        self.status = VOIDED
+        self.operations[operation_key] = Operation("void", body_hash, amount_minor)
+
+    def refund(self, operation_key: str, body_hash: str, amount_minor: int, now: datetime,
+               window: timedelta) -> None:
+        """Give back part or all of a captured payment, within the refund window.
+
+        Several refunds are fine; their sum never goes above the captured amount.
+        """
+        if _replayed(self.operations, operation_key, "refund", body_hash):
+            return
+        _check_amount(amount_minor)
+        if self.status != CAPTURED:
+            raise NotCapturedError(
+                f"payment {self.id} is {self.status}: only a captured payment is refunded")
+        if self.captured_at is None:
+            # Only a capture recorded before capture times were kept: refuse rather than
+            # guess (an unreferenced refund, with its permission, is the way out).
+            raise RefundWindowExpiredError(f"payment {self.id} has no recorded capture time")
+        if now - self.captured_at > window:
+            raise RefundWindowExpiredError(
+                f"payment {self.id} was captured more than {window.days} days ago")
+        if self.refunded_minor + amount_minor > self.captured_minor:
+            raise RefundExceedsCapturedError(
+                f"refund of {amount_minor} would make {self.refunded_minor + amount_minor} "
+                f"refunded of {self.captured_minor} captured")
+        self._refunded(operation_key=operation_key, body_hash=body_hash,
+                       store_id=self.store_id, sale_id=self.sale_id, amount_minor=amount_minor,
+                       currency=self.currency,
+                       refunded_total_minor=self.refunded_minor + amount_minor,
+                       referenced=True, tender=self.tender, card_token=self.card_token,
+                       masked_pan=self.masked_pan, scheme=self.scheme)
+
+    @event(Refunded)
+    def _refunded(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
+                  amount_minor: int, currency: str, refunded_total_minor: int,
+                  referenced: bool, tender: str, card_token: str, masked_pan: str,
+                  scheme: str) -> None:
+        self.refunded_minor = refunded_total_minor
+        if not referenced:
+            self.status = REFUNDED
+        self.operations[operation_key] = Operation("refund", body_hash, amount_minor)
+
+    def reverse(self, operation_key: str, body_hash: str, reason: str) -> None:
+        """The outcome of the request is unknown (no answer came): it is reversed, so a
+        charge the acquirer may have made is undone and the payment ends reversed."""
+        if _replayed(self.operations, operation_key, "reverse", body_hash):
+            return
+        if self.status != PENDING:
+            raise NotPendingError(
+                f"payment {self.id} is {self.status}: only a payment with no outcome is "
+                "reversed (void or refund it instead)")
+        self._reversed(operation_key=operation_key, body_hash=body_hash,
+                       store_id=self.store_id, sale_id=self.sale_id,
+                       amount_minor=self.amount_minor, currency=self.currency, reason=reason)
+
+    @event(Reversed)
+    def _reversed(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
+                  amount_minor: int, currency: str, reason: str) -> None:
+        self.status = REVERSED
+        self.reason = reason
+        self.operations[operation_key] = Operation("reverse", body_hash, amount_minor)
+
+    def operation(self, operation_key: str) -> Operation | None:
+        """What an operation key did on this payment, if anything."""
+        return self.operations.get(operation_key)
+
     def _check_pending(self) -> None:
         if self.status != PENDING:
             raise PaymentAlreadyFinalError(f"payment {self.id} is already {self.status}")
+
+    def _check_authorized(self, what: str) -> None:
+        if self.kind != PREAUTH or self.status != AUTHORIZED:
+            raise NotAuthorizedError(
+                f"{what} needs an authorized pre-authorization; payment {self.id} is a "
+                f"{self.status} {self.kind}")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- gift cards ------------------------------------------------------------------------------
+
+#: Namespace of GiftCard ids: uuid5(GIFT_CARD_NAMESPACE, card token). Fixed forever.
+GIFT_CARD_NAMESPACE = UUID("5d0c3b7e-2a61-4f9e-8c47-1e9b6a3f0d25")
+
+ACTIVE = "active"
+BLOCKED = "blocked"
+
+
+class GiftCardError(Exception):
+    """Base of the errors a GiftCard raises when a command is refused."""
+
+
+class InvalidGiftCardError(GiftCardError):
+    """A gift card number that is not one, or a bad amount or currency."""
+
+
+class GiftCardIllegalTransitionError(GiftCardError):
+    """The command is not allowed in the card's present state."""
+
+
+class GiftCardAlreadyActivatedError(GiftCardIllegalTransitionError):
+    """An activation (under another key) of a card that is already activated."""
+
+
+class GiftCardBlockedError(GiftCardIllegalTransitionError):
+    """The card is blocked: no more redemption nor load."""
+
+
+class GiftCardCurrencyMismatchError(InvalidGiftCardError):
+    """An amount in another currency than the card's."""
+
+
+class GiftCardInsufficientFundsError(GiftCardError):
+    """A redemption above the balance: the balance is never negative."""
+
+
+class GiftCardRefundExceedsRedeemedError(GiftCardIllegalTransitionError):
+    """More refunded onto the card than was ever redeemed from it."""
+
+
+class GiftCardOperationConflictError(GiftCardError):
+    """An operation key re-used for another operation or another body."""
+
+
+def gift_card_number_checked(number: str) -> str:
+    """8 to 19 ASCII digits."""
+    if not (isinstance(number, str) and number.isascii() and number.isdigit()
+            and 8 <= len(number) <= 19):
+        raise InvalidGiftCardError("a gift card number is 8 to 19 digits")
+    return number
+
+
+def mask_gift_card(number: str) -> str:
+    """Only the last four digits show: enough for a receipt or a support call."""
+    return "*" * (len(number) - 4) + number[-4:]
+
+
+def gift_card_id_for(token: str) -> UUID:
+    """The id of the gift card with this token (the number never names anything)."""
+    return uuid5(GIFT_CARD_NAMESPACE, token)
+
+
+class GiftCard(Aggregate):
+    """A stored-value card: active with a balance in one currency, or blocked.
+
+    The number is kept only as a keyed token and a masked form. Every operation carries a
+    client key kept in `operations`: a retry returns the first result, and two concurrent
+    operations collide on the aggregate's version (the loser re-runs on the winner's state),
+    which is also what keeps the balance from going below zero under concurrency.
+    """
+
+    class Activated(Aggregate.Created):
+        token: str
+        masked_number: str
+        store_id: str
+        currency: str
+        amount_minor: int
+        operation_key: str
+        body_hash: str
+
+    class Loaded(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        token: str
+        masked_number: str
+        currency: str
+        amount_minor: int
+        balance_minor: int
+
+    class Redeemed(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        token: str
+        masked_number: str
+        currency: str
+        sale_id: str
+        amount_minor: int
+        balance_minor: int
+
+    class Refunded(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        token: str
+        masked_number: str
+        currency: str
+        sale_id: str
+        amount_minor: int
+        balance_minor: int
+
+    class Blocked(Aggregate.Event):
+        operation_key: str
+        body_hash: str
+        store_id: str
+        token: str
+        masked_number: str
+        reason: str
+
+    @event(Activated)
+    def __init__(self, id: UUID, token: str, masked_number: str, store_id: str,
+                 currency: str, amount_minor: int, operation_key: str,
+                 body_hash: str) -> None:
+        self.token = token
+        self.masked_number = masked_number
+        self.currency = currency
+        self.balance_minor = amount_minor
+        self.redeemed_minor = 0
+        self.refunded_minor = 0
+        self.status = ACTIVE
+        self.operations: dict[str, Operation] = {
+            operation_key: Operation("activate", body_hash, amount_minor)
+        }
+
+    @classmethod
+    def activate(cls, token: str, masked_number: str, store_id: str, currency: str,
+                 amount_minor: int, operation_key: str, body_hash: str) -> GiftCard:
+        """A new active card with its initial amount (zero allowed: a card loaded later)."""
+        if not operation_key:
+            raise InvalidGiftCardError("an operation key is required")
+        cls._guard(lambda: (_check_store_id(store_id), _check_currency(currency),
+                            _check_amount(amount_minor, allow_zero=True)))
+        return cls(id=gift_card_id_for(token), token=token, masked_number=masked_number,
+                   store_id=store_id, currency=currency, amount_minor=amount_minor,
+                   operation_key=operation_key, body_hash=body_hash)
+
+    def replayed(self, operation_key: str, name: str, body_hash: str) -> bool:
+        """True if the key already did this (a retry); raises if it did something else."""
+        try:
+            return _replayed(self.operations, operation_key, name, body_hash)
+        except OperationKeyConflictError as exc:
+            raise GiftCardOperationConflictError(str(exc)) from None
+        except PaymentError as exc:
+            raise InvalidGiftCardError(str(exc)) from None
+
+    def load(self, operation_key: str, body_hash: str, store_id: str, amount_minor: int,
+             currency: str | None = None) -> None:
+        """Add value to the card (in its currency: `currency`, when given, must be it)."""
+        if self.replayed(operation_key, "load", body_hash):
+            return
+        self._check_usable(store_id, amount_minor, "loaded", currency)
+        self._loaded(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
+                     **self._public(), amount_minor=amount_minor,
+                     balance_minor=self.balance_minor + amount_minor)
+
+    @event(Loaded)
+    def _loaded(self, operation_key: str, body_hash: str, store_id: str, token: str,
+                masked_number: str, currency: str, amount_minor: int,
+                balance_minor: int) -> None:
+        self.balance_minor = balance_minor
+        self.operations[operation_key] = Operation("load", body_hash, amount_minor)
+
+    def redeem(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
+               amount_minor: int, currency: str | None = None) -> None:
+        """Pay with the card: never below a zero balance."""
+        if self.replayed(operation_key, "redeem", body_hash):
+            return
+        self._check_usable(store_id, amount_minor, "redeemed", currency)
+        if not sale_id:
+            raise InvalidGiftCardError("sale_id is required")
+        if amount_minor > self.balance_minor:
+            raise GiftCardInsufficientFundsError(
+                f"redemption of {amount_minor} above the balance of {self.balance_minor}")
+        self._redeemed(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
+                       **self._public(), sale_id=sale_id, amount_minor=amount_minor,
+                       balance_minor=self.balance_minor - amount_minor)
+
+    @event(Redeemed)
+    def _redeemed(self, operation_key: str, body_hash: str, store_id: str, token: str,
+                  masked_number: str, currency: str, sale_id: str, amount_minor: int,
+                  balance_minor: int) -> None:
+        self.balance_minor = balance_minor
+        self.redeemed_minor += amount_minor
+        self.operations[operation_key] = Operation("redeem", body_hash, amount_minor)
+
+    def refund(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
+               amount_minor: int, currency: str | None = None) -> None:
+        """Money back onto the card (a return paid by it). Allowed on a blocked card too:
+        the customer's money goes back where it came from, it just cannot be spent there.
+        Never more than was ever redeemed, so a refund cannot mint value."""
+        if self.replayed(operation_key, "refund", body_hash):
+            return
+        self._guard(lambda: (_check_store_id(store_id), _check_amount(amount_minor)))
+        self._check_currency(currency)
+        if not sale_id:
+            raise InvalidGiftCardError("sale_id is required")
+        if self.refunded_minor + amount_minor > self.redeemed_minor:
+            raise GiftCardRefundExceedsRedeemedError(
+                f"refund of {amount_minor} above the {self.redeemed_minor - self.refunded_minor}"
+                " redeemed and not yet refunded")
+        self._refunded(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
+                       **self._public(), sale_id=sale_id, amount_minor=amount_minor,
+                       balance_minor=self.balance_minor + amount_minor)
+
+    @event(Refunded)
+    def _refunded(self, operation_key: str, body_hash: str, store_id: str, token: str,
+                  masked_number: str, currency: str, sale_id: str, amount_minor: int,
+                  balance_minor: int) -> None:
+        self.balance_minor = balance_minor
+        self.refunded_minor += amount_minor
+        self.operations[operation_key] = Operation("refund", body_hash, amount_minor)
+
+    def block(self, operation_key: str, body_hash: str, store_id: str, reason: str) -> None:
+        """No more redemption nor load (lost, stolen, fraud); the balance is kept."""
+        if self.replayed(operation_key, "block", body_hash):
+            return
+        self._guard(lambda: _check_store_id(store_id))
+        if self.status == BLOCKED:
+            raise GiftCardBlockedError("the gift card is already blocked")
+        self._blocked(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
+                      token=self.token, masked_number=self.masked_number, reason=reason)
+
+    @event(Blocked)
+    def _blocked(self, operation_key: str, body_hash: str, store_id: str, token: str,
+                 masked_number: str, reason: str) -> None:
+        self.status = BLOCKED
+        self.operations[operation_key] = Operation("block", body_hash, 0)
+
+    def _public(self) -> dict[str, str]:
+        """What every balance event repeats for its integration event: token, masked
+        number and currency (never the number)."""
+        return {"token": self.token, "masked_number": self.masked_number,
+                "currency": self.currency}
+
+    def _check_usable(self, store_id: str, amount_minor: int, what: str,
+                      currency: str | None) -> None:
+        self._guard(lambda: (_check_store_id(store_id), _check_amount(amount_minor)))
+        self._check_currency(currency)
+        if self.status == BLOCKED:
+            raise GiftCardBlockedError(f"the gift card is blocked and cannot be {what}")
+
+    def _check_currency(self, currency: str | None) -> None:
+        # A card holds one currency; an amount in another is refused, never converted.
+        if currency is not None and currency != self.currency:
+            raise GiftCardCurrencyMismatchError(
+                f"the gift card holds {self.currency}, not {currency!r}")
+
+    @staticmethod
+    def _guard(check: Callable[[], object]) -> None:
+        """Run shared value checks, turning their PaymentError into InvalidGiftCardError."""
+        try:
+            check()
+        except PaymentError as exc:
+            raise InvalidGiftCardError(str(exc)) from None

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from payments.acquirer import SimulatedAcquirer
 from payments.application import Payments
 from payments.bus import PaymentsCommands
 from payments.contracts import SERVICE, PaymentsContracts
-from payments.domainmodel import CardTokenizer
+from payments.domainmodel import (
+    DEFAULT_CAPTURE_TOLERANCE_PERCENT,
+    DEFAULT_REFUND_WINDOW,
+    CardTokenizer,
+)
 from tillstream.eventstore import event_store_env
 from tillstream.service import ServiceDefinition, run_service
 from tillstream.settings import Settings
@@ -35,13 +41,22 @@ def card_token_key(settings: Settings) -> bytes:
 
 
 def build_application(
-    settings: Settings, acquirer: SimulatedAcquirer | None = None
+    settings: Settings,
+    acquirer: SimulatedAcquirer | None = None,
+    *,
+    capture_tolerance_percent: int = DEFAULT_CAPTURE_TOLERANCE_PERCENT,
+    refund_window: timedelta = DEFAULT_REFUND_WINDOW,
+    clock: Callable[[], datetime] | None = None,
 ) -> Payments:
-    """The Payments application on the configured event store."""
+    """The Payments application on the configured event store, with its policy: how far a
+    completion may exceed its authorization (tips), and how long refunds are allowed."""
     return Payments(
         env=event_store_env(settings, SERVICE),
         acquirer=acquirer or SimulatedAcquirer(),
         tokenizer=CardTokenizer(card_token_key(settings)),
+        capture_tolerance_percent=capture_tolerance_percent,
+        refund_window=refund_window,
+        clock=clock,
     )
 
 

@@ -1,25 +1,23 @@
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
+from tillstream.events.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-
-from tillstream.events.v1 import common_pb2 as _common_pb2
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Card(_message.Message):
-    __slots__ = ("masked_pan", "scheme", "token")
+    __slots__ = ("token", "masked_pan", "scheme")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     MASKED_PAN_FIELD_NUMBER: _ClassVar[int]
     SCHEME_FIELD_NUMBER: _ClassVar[int]
     token: str
     masked_pan: str
     scheme: str
-    def __init__(self, token: str | None = ..., masked_pan: str | None = ..., scheme: str | None = ...) -> None: ...
+    def __init__(self, token: _Optional[str] = ..., masked_pan: _Optional[str] = ..., scheme: _Optional[str] = ...) -> None: ...
 
 class PaymentCaptured(_message.Message):
-    __slots__ = ("amount", "auth_code", "card", "payment_id", "rrn", "sale_id", "store_id", "tender")
+    __slots__ = ("payment_id", "sale_id", "store_id", "amount", "tender", "card", "auth_code", "rrn")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -36,10 +34,10 @@ class PaymentCaptured(_message.Message):
     card: Card
     auth_code: str
     rrn: str
-    def __init__(self, payment_id: str | None = ..., sale_id: str | None = ..., store_id: str | None = ..., amount: _common_pb2.Money | _Mapping | None = ..., tender: str | None = ..., card: Card | _Mapping | None = ..., auth_code: str | None = ..., rrn: str | None = ...) -> None: ...
+    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tender: _Optional[str] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., auth_code: _Optional[str] = ..., rrn: _Optional[str] = ...) -> None: ...
 
 class PaymentDeclined(_message.Message):
-    __slots__ = ("amount", "card", "payment_id", "reason", "response_code", "sale_id", "store_id", "tender")
+    __slots__ = ("payment_id", "sale_id", "store_id", "amount", "tender", "card", "response_code", "reason")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -56,4 +54,184 @@ class PaymentDeclined(_message.Message):
     card: Card
     response_code: str
     reason: str
-    def __init__(self, payment_id: str | None = ..., sale_id: str | None = ..., store_id: str | None = ..., amount: _common_pb2.Money | _Mapping | None = ..., tender: str | None = ..., card: Card | _Mapping | None = ..., response_code: str | None = ..., reason: str | None = ...) -> None: ...
+    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tender: _Optional[str] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., response_code: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PaymentAuthorized(_message.Message):
+    __slots__ = ("payment_id", "sale_id", "store_id", "amount", "tender", "card", "auth_code", "rrn")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    TENDER_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    AUTH_CODE_FIELD_NUMBER: _ClassVar[int]
+    RRN_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    sale_id: str
+    store_id: str
+    amount: _common_pb2.Money
+    tender: str
+    card: Card
+    auth_code: str
+    rrn: str
+    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tender: _Optional[str] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., auth_code: _Optional[str] = ..., rrn: _Optional[str] = ...) -> None: ...
+
+class PaymentAuthorizationIncreased(_message.Message):
+    __slots__ = ("payment_id", "store_id", "operation_key", "increment", "authorized", "auth_code")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    INCREMENT_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZED_FIELD_NUMBER: _ClassVar[int]
+    AUTH_CODE_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    store_id: str
+    operation_key: str
+    increment: _common_pb2.Money
+    authorized: _common_pb2.Money
+    auth_code: str
+    def __init__(self, payment_id: _Optional[str] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., increment: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., authorized: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., auth_code: _Optional[str] = ...) -> None: ...
+
+class PaymentTipAdjusted(_message.Message):
+    __slots__ = ("payment_id", "store_id", "operation_key", "tip")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    TIP_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    store_id: str
+    operation_key: str
+    tip: _common_pb2.Money
+    def __init__(self, payment_id: _Optional[str] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., tip: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class PaymentVoided(_message.Message):
+    __slots__ = ("payment_id", "store_id", "operation_key", "amount", "reason")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    store_id: str
+    operation_key: str
+    amount: _common_pb2.Money
+    reason: str
+    def __init__(self, payment_id: _Optional[str] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PaymentRefunded(_message.Message):
+    __slots__ = ("payment_id", "sale_id", "store_id", "operation_key", "amount", "refunded_total", "referenced", "tender", "card")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCED_FIELD_NUMBER: _ClassVar[int]
+    TENDER_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    sale_id: str
+    store_id: str
+    operation_key: str
+    amount: _common_pb2.Money
+    refunded_total: _common_pb2.Money
+    referenced: bool
+    tender: str
+    card: Card
+    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refunded_total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., referenced: _Optional[bool] = ..., tender: _Optional[str] = ..., card: _Optional[_Union[Card, _Mapping]] = ...) -> None: ...
+
+class PaymentReversed(_message.Message):
+    __slots__ = ("payment_id", "sale_id", "store_id", "operation_key", "amount", "reason")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    sale_id: str
+    store_id: str
+    operation_key: str
+    amount: _common_pb2.Money
+    reason: str
+    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GiftCardRef(_message.Message):
+    __slots__ = ("gift_card_id", "token", "masked_number")
+    GIFT_CARD_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MASKED_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    gift_card_id: str
+    token: str
+    masked_number: str
+    def __init__(self, gift_card_id: _Optional[str] = ..., token: _Optional[str] = ..., masked_number: _Optional[str] = ...) -> None: ...
+
+class GiftCardActivated(_message.Message):
+    __slots__ = ("gift_card", "store_id", "operation_key", "amount")
+    GIFT_CARD_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    gift_card: GiftCardRef
+    store_id: str
+    operation_key: str
+    amount: _common_pb2.Money
+    def __init__(self, gift_card: _Optional[_Union[GiftCardRef, _Mapping]] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class GiftCardLoaded(_message.Message):
+    __slots__ = ("gift_card", "store_id", "operation_key", "amount", "balance")
+    GIFT_CARD_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    gift_card: GiftCardRef
+    store_id: str
+    operation_key: str
+    amount: _common_pb2.Money
+    balance: _common_pb2.Money
+    def __init__(self, gift_card: _Optional[_Union[GiftCardRef, _Mapping]] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., balance: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class GiftCardRedeemed(_message.Message):
+    __slots__ = ("gift_card", "store_id", "operation_key", "sale_id", "amount", "balance")
+    GIFT_CARD_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    gift_card: GiftCardRef
+    store_id: str
+    operation_key: str
+    sale_id: str
+    amount: _common_pb2.Money
+    balance: _common_pb2.Money
+    def __init__(self, gift_card: _Optional[_Union[GiftCardRef, _Mapping]] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., sale_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., balance: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class GiftCardRefunded(_message.Message):
+    __slots__ = ("gift_card", "store_id", "operation_key", "sale_id", "amount", "balance")
+    GIFT_CARD_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    gift_card: GiftCardRef
+    store_id: str
+    operation_key: str
+    sale_id: str
+    amount: _common_pb2.Money
+    balance: _common_pb2.Money
+    def __init__(self, gift_card: _Optional[_Union[GiftCardRef, _Mapping]] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., sale_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., balance: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class GiftCardBlocked(_message.Message):
+    __slots__ = ("gift_card", "store_id", "operation_key", "reason")
+    GIFT_CARD_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    gift_card: GiftCardRef
+    store_id: str
+    operation_key: str
+    reason: str
+    def __init__(self, gift_card: _Optional[_Union[GiftCardRef, _Mapping]] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
