@@ -83,15 +83,17 @@ class PaymentsContracts:
             return None
         ref = payments_pb2.GiftCardRef(gift_card_id=str(e.originator_id), token=e.token,
                                        masked_number=e.masked_number)
-        common = {"gift_card": ref, "store_id": e.store_id, "operation_key": e.operation_key}
+        common: dict[str, Any] = {
+            "gift_card": ref, "store_id": e.store_id, "operation_key": e.operation_key,
+        }
         if isinstance(e, GiftCard.Activated):
             return self._event(e, GIFT_CARD, "activated", payments_pb2.GiftCardActivated(
                 **common, amount=_money(e.amount_minor, e.currency)))
         if isinstance(e, GiftCard.Blocked):
             return self._event(e, GIFT_CARD, "blocked", payments_pb2.GiftCardBlocked(
                 **common, reason=e.reason))
-        amounts = {"amount": _money(e.amount_minor, e.currency),
-                   "balance": _money(e.balance_minor, e.currency)}
+        amounts: dict[str, Any] = {"amount": _money(e.amount_minor, e.currency),
+                                   "balance": _money(e.balance_minor, e.currency)}
         if isinstance(e, GiftCard.Loaded):
             return self._event(e, GIFT_CARD, "loaded", payments_pb2.GiftCardLoaded(
                 **common, **amounts))
