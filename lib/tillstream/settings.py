@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     cipher_key: str = ""
     #: HMAC key for card tokens (payments); empty means a development key, with a warning.
     card_token_key: str = ""
+    #: CRM master key (base64, 32 bytes) wrapping each customer's data key; empty means a
+    #: development key derived from data_dir, with a warning. Production must set it.
+    crm_master_key: str = ""
+    #: CRM blind-index HMAC key (base64 or text, at least 32 bytes) for phone/email lookups;
+    #: empty means a development key derived from data_dir, with a warning.
+    crm_index_key: str = ""
+    #: The acquirer host payments authorizes through (ISO 8583 over TCP). Port 0 means the
+    #: in-process acquirer stand-in; `tillstream up` runs the simulator and sets the port.
+    acquirer_host: str = "127.0.0.1"
+    acquirer_port: int = 0
+    #: Seconds one acquirer request waits for its answer before it is reversed.
+    acquirer_timeout: float = 5.0
     #: Number of subject partitions per stream (stores are spread over them).
     partitions: int = 1
     #: This replica's name in partition leases; empty means "<hostname>". Replicas of one
@@ -50,6 +62,20 @@ class Settings(BaseSettings):
     relay_batch: int = 500
     #: Store the demo runs as.
     demo_store: str = "s001"
+    #: gRPC APIs for partners: off altogether when false (tests turn them off).
+    grpc_enabled: bool = True
+    #: Address the gRPC servers listen on.
+    grpc_host: str = "[::]"
+    #: gRPC port per service (JSON in TILLSTREAM_GRPC_PORTS); services not listed keep
+    #: their default (tillstream.grpcserver.DEFAULT_GRPC_PORTS); 0 turns one off.
+    grpc_ports: dict[str, int] = Field(default_factory=dict)
+    #: PEM files of the gRPC servers' certificate and key: TLS when both are set.
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    #: PEM file of the CA that signs client certificates: mutual TLS when set (with the above).
+    grpc_tls_client_ca: str = ""
+    #: Seconds in-flight gRPC calls get to finish on shutdown.
+    grpc_grace: float = 5.0
     #: Telemetry exporter: "" (off), "console" or "otlp".
     otel_exporter: str = ""
     log_level: str = "INFO"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from crm.domainmodel import Customer, LoyaltyAccount
+from crm.contact import Contact, email_lookup_key, normalize_contact, normalize_phone
+from crm.domainmodel import Customer, CustomerErasedError, InvalidCustomerError, LoyaltyAccount
+from crm.pii import DataKey, PiiUnavailableError, PiiVault
 from tillstream.eventstore import ServiceApplication
 
 
@@ -27,8 +31,56 @@ class LoyaltyBalance:
     redeemed_total: int
 
 
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as plain values; name, email and phone only when asked for and readable."""
+
+    customer_id: str
+    loyalty_card: str
+    store_id: str
+    erased: bool
+    erased_at: str | None
+    marketing_consent: bool
+    consent_channel: str | None
+    consent_at: str | None
+    #: False once erased (or when the data key is otherwise gone).
+    pii_available: bool
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        if self.name is None:  # not asked for, or unreadable: not even the keys
+            for field in ("name", "email", "phone"):
+                body.pop(field)
+        return body
+
+
 class Customers(ServiceApplication):
-    """Customers and their loyalty accounts."""
+    """Customers and their loyalty accounts.
+
+    Personal data is sealed through `vault` (crm.pii.PiiVault) before it reaches an event;
+    `default_country_code` (digits, e.g. "49") lets national phone numbers be given without
+    "+<country>"; without it they are refused.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        vault: PiiVault,
+        default_country_code: str | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.vault = vault
+        self.default_country_code = default_country_code
+
+    def close(self) -> None:
+        super().close()
+        self.vault.close()
+
+    # Registration ----------------------------------------------------------------------------
 
     def register_customer(
         self,
@@ -60,7 +112,13 @@ class Customers(ServiceApplication):
         phone: str = "",
         customer_id: UUID | None = None,
     ) -> Customer:
-        """The existing or new (unsaved) customer; lets a caller save many together."""
+        """The existing or new (unsaved) customer; lets a caller save many together.
+
+        For a new customer the data key is created and the blind-index entries are added
+        already (a save that then fails leaves only entries that lookups skip).
+        """
+        Customer.check_card(loyalty_card)
+        contact = normalize_contact(name, email, phone, self.default_country_code)
         wanted = customer_id or Customer.create_id(loyalty_card)
         existing: Customer | None = self.get_or_none(wanted)
         if existing is not None:
@@ -68,8 +126,150 @@ class Customers(ServiceApplication):
                 raise CustomerConflictError(
                     f"customer {wanted} is registered with another loyalty card"
                 )
+            if existing.erased:
+                raise CustomerErasedError(f"customer {wanted} was erased")
             return existing
-        return Customer.register(loyalty_card, name, email, phone, store_id, wanted)
+        key = self.vault.data_key_for(wanted)
+        customer = Customer.register(
+            loyalty_card, store_id, key.key_id, *self._seal(key, wanted, contact), wanted
+        )
+        self.vault.index_customer(wanted, _lookup_entries(contact), replace=False)
+        return customer
+
+    # Reading ---------------------------------------------------------------------------------
+
+    def get_customer(self, customer_id: UUID, include_pii: bool = False) -> CustomerView:
+        """The customer; personal data only with `include_pii` (and never once erased)."""
+        customer = self._customer(customer_id)
+        contact: Contact | None = None
+        available = not customer.erased and bool(customer.key_id)
+        if available:
+            try:
+                key = self.vault.data_key(customer.id, customer.key_id)
+                if include_pii:
+                    contact = self._open(key, customer)
+            except PiiUnavailableError:
+                available = False
+        return CustomerView(
+            customer_id=str(customer.id),
+            loyalty_card=customer.loyalty_card,
+            store_id=customer.store_id,
+            erased=customer.erased,
+            erased_at=customer.erased_at,
+            marketing_consent=customer.marketing_consent,
+            consent_channel=customer.consent_channel,
+            consent_at=customer.consent_at,
+            pii_available=available,
+            name=contact.name if contact else None,
+            email=contact.email if contact else None,
+            phone=contact.phone if contact else None,
+        )
+
+    def find_customers(self, email: str = "", phone: str = "") -> list[UUID]:
+        """Customers with this email or phone, through the blind index (no bulk decryption).
+
+        Each candidate is verified by opening only its own record, so stale index entries
+        (a failed save, an erased customer) are never returned.
+        """
+        if bool(email) == bool(phone):
+            raise InvalidCustomerError("find a customer by exactly one of email or phone")
+        if email:
+            kind, wanted = "email", email_lookup_key(email)
+        else:
+            kind, wanted = "phone", normalize_phone(phone, self.default_country_code)
+        found: list[UUID] = []
+        for candidate in self.vault.lookup(kind, wanted):
+            customer: Customer | None = self.get_or_none(UUID(candidate))
+            if customer is None or customer.erased or not customer.key_id:
+                continue
+            try:
+                contact = self._open(self.vault.data_key(customer.id, customer.key_id), customer)
+            except PiiUnavailableError:
+                continue
+            if _lookup_entries(contact).get(kind) == wanted:
+                found.append(customer.id)
+        return found
+
+    # Changes ---------------------------------------------------------------------------------
+
+    def update_contact(
+        self,
+        customer_id: UUID,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> None:
+        """Change name, email and/or phone (None: unchanged; "" clears email or phone)."""
+        customer = self._customer(customer_id)
+        if customer.erased:
+            raise CustomerErasedError(f"customer {customer_id} was erased")
+        try:
+            key = self.vault.data_key(customer.id, customer.key_id)
+        except PiiUnavailableError as exc:
+            raise CustomerErasedError(f"customer {customer_id} has no readable data") from exc
+        current = self._open(key, customer)
+        contact = normalize_contact(
+            current.name if name is None else name,
+            current.email if email is None else email,
+            current.phone if phone is None else phone,
+            self.default_country_code,
+        )
+        if contact == current:
+            return
+        customer.update_contact(*self._seal(key, customer.id, contact))
+        entries = _lookup_entries(contact)
+        # Add the new entries first, drop the old ones once the change is recorded: a failure
+        # in between leaves an extra entry (which lookups verify away), never a missing one.
+        self.vault.index_customer(customer.id, entries, replace=False)
+        self.save(customer)
+        self.vault.index_customer(customer.id, entries)
+
+    def set_consent(
+        self, customer_id: UUID, given: bool, channel: str, at: datetime | None = None
+    ) -> bool:
+        """Marketing consent given or withdrawn through `channel` at `at` (default: now)."""
+        customer = self._customer(customer_id)
+        changed = customer.set_marketing_consent(given, channel, at or datetime.now(UTC))
+        if changed:
+            self.save(customer)
+        return changed
+
+    def erase(self, customer_id: UUID) -> bool:
+        """Erase the customer's personal data for good (crypto-shredding).
+
+        The data key and the blind-index entries are destroyed first: from then on no event
+        (stored, cached or replicated) can be read. The Erased event records it afterwards;
+        repeating the call completes an erasure whose event was not saved. True when
+        something changed.
+        """
+        customer = self._customer(customer_id)
+        shredded = self.vault.shred(customer.id)
+        recorded = customer.erase()
+        if recorded:
+            self.save(customer)
+        return shredded or recorded
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    def _customer(self, customer_id: UUID) -> Customer:
+        customer: Customer | None = self.get_or_none(customer_id)
+        if not isinstance(customer, Customer):
+            raise CustomerNotFoundError(f"no customer {customer_id}")
+        return customer
+
+    @staticmethod
+    def _seal(key: DataKey, customer_id: UUID, contact: Contact) -> tuple[str, str, str]:
+        seal = PiiVault.seal
+        return (seal(key, customer_id, "name", contact.name),
+                seal(key, customer_id, "email", contact.email),
+                seal(key, customer_id, "phone", contact.phone))
+
+    @staticmethod
+    def _open(key: DataKey, customer: Customer) -> Contact:
+        open_ = PiiVault.open
+        return Contact(open_(key, customer.id, "name", customer.sealed_name),
+                       open_(key, customer.id, "email", customer.sealed_email),
+                       open_(key, customer.id, "phone", customer.sealed_phone))
 
     def loyalty_balance(self, customer_id: str) -> LoyaltyBalance:
         """The customer's points; zeros for a registered customer who has not earned yet."""
@@ -97,3 +297,8 @@ class Customers(ServiceApplication):
         except ValueError:
             return False
         return self.get_or_none(uuid) is not None
+
+
+def _lookup_entries(contact: Contact) -> dict[str, str]:
+    """The blind-index lookup forms of a contact's email and phone (empty ones left out)."""
+    return {"email": contact.email.lower(), "phone": contact.phone}

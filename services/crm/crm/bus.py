@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from crm.application import CustomerConflictError, CustomerNotFoundError, Custom
 from crm.demo import demo_loyalty_card, seed_demo_customers
 from crm.domainmodel import (
     Customer,
+    CustomerErasedError,
     InsufficientPointsError,
     InvalidCustomerError,
     InvalidPointsError,
@@ -49,6 +51,7 @@ _refusals = refusals(
     {
         CustomerNotFoundError: "not_found",
         CustomerConflictError: "conflict",
+        CustomerErasedError: "erased",
         InsufficientPointsError: "insufficient_points",
         (InvalidCustomerError, InvalidPointsError): "invalid",
     }
@@ -60,6 +63,31 @@ def _uuid(value: Any, field: str) -> UUID:
         return UUID(str(value))
     except ValueError as exc:
         raise CommandError(f"{field} {value!r} is not a UUID", "invalid") from exc
+
+
+def _text(payload: dict[str, Any], field: str) -> str:
+    value = payload.get(field) or ""
+    if not isinstance(value, str):
+        raise CommandError(f"{field} must be text", "invalid")
+    return value
+
+
+def _optional_text(payload: dict[str, Any], field: str) -> str | None:
+    if payload.get(field) is None:
+        return None
+    return _text(payload, field)
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise CommandError(f"at {value!r} is not an ISO 8601 time", "invalid") from exc
+    if at.tzinfo is None:
+        raise CommandError("at needs a timezone", "invalid")
+    return at
 
 
 DEMO_CUSTOMERS = 50
@@ -92,5 +120,45 @@ def command_handlers(app: Customers) -> dict[str, CommandHandler]:
         ids = [str(Customer.create_id(demo_loyalty_card(store_id, i))) for i in range(count)]
         return {"changed": changed, "customer_ids": ids}
 
-    handlers = (register_customer, loyalty, seed_demo)
+    def get_customer(payload: dict[str, Any]) -> dict[str, Any]:
+        """The customer; name, email and phone only with "include_pii": true."""
+        include_pii = payload.get("include_pii", False)
+        if not isinstance(include_pii, bool):
+            raise CommandError("include_pii must be true or false", "invalid")
+        view = app.get_customer(_uuid(payload["customer_id"], "customer_id"), include_pii)
+        return view.to_dict()
+
+    def find_customer(payload: dict[str, Any]) -> dict[str, Any]:
+        """Customer ids by {"email": ...} or {"phone": ...} (blind index; no PII returned)."""
+        found = app.find_customers(email=_text(payload, "email"), phone=_text(payload, "phone"))
+        return {"customer_ids": [str(customer_id) for customer_id in found]}
+
+    def update_contact(payload: dict[str, Any]) -> dict[str, Any]:
+        """Change any of name, email, phone (absent: unchanged; "" clears email or phone)."""
+        app.update_contact(
+            _uuid(payload["customer_id"], "customer_id"),
+            name=_optional_text(payload, "name"),
+            email=_optional_text(payload, "email"),
+            phone=_optional_text(payload, "phone"),
+        )
+        return {}
+
+    def set_consent(payload: dict[str, Any]) -> dict[str, Any]:
+        """{"customer_id", "marketing": bool, "channel": sms|email|in_store, "at"?: ISO time}."""
+        given = payload["marketing"]
+        if not isinstance(given, bool):
+            raise CommandError("marketing must be true or false", "invalid")
+        at = _time(payload.get("at"))
+        changed = app.set_consent(
+            _uuid(payload["customer_id"], "customer_id"), given, str(payload["channel"]), at
+        )
+        return {"changed": changed}
+
+    def erase(payload: dict[str, Any]) -> dict[str, Any]:
+        """Crypto-shred the customer's personal data (idempotent)."""
+        changed = app.erase(_uuid(payload["customer_id"], "customer_id"))
+        return {"changed": changed}
+
+    handlers = (register_customer, loyalty, seed_demo, get_customer, find_customer,
+                update_contact, set_consent, erase)
     return {fn.__name__: _refusals(fn) for fn in handlers}

@@ -6,6 +6,7 @@ No I/O here; only eventsourcing.domain and the standard library.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -16,7 +17,6 @@ CRM_NAMESPACE = UUID("3b2d9a6e-51c7-4e0f-8f7a-2c9d4e6b1a85")
 # Store ids end up as subject tokens: NATS separators or wildcards would break the subject.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CARD = re.compile(r"^[A-Za-z0-9]{4,32}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 #: ISO 4217 minor-unit exponents that are not 2 (the common case).
 _MINOR_UNIT_EXPONENTS = {
@@ -58,58 +58,176 @@ def _check_points(points: int) -> None:
         raise InvalidPointsError(f"points must be a positive integer: {points!r}")
 
 
+#: Channels through which marketing consent is given or withdrawn.
+CONSENT_CHANNELS = ("sms", "email", "in_store")
+
+
+class CustomerErasedError(Exception):
+    """The customer was erased: their personal data is gone and they cannot be changed."""
+
+
+def _check_sealed(**sealed: str) -> None:
+    # The aggregate never sees plaintext: only values sealed by crm.pii ("v1.<base64>").
+    for field, value in sealed.items():
+        if not isinstance(value, str) or not value.startswith("v1."):
+            raise InvalidCustomerError(f"{field} must be sealed (encrypted) personal data")
+
+
 class Customer(Aggregate):
-    """A shopper registered with a loyalty card in one of the chain's stores."""
+    """A shopper registered with a loyalty card in one of the chain's stores.
+
+    Name, email and phone are held, and recorded, only as ciphertexts sealed under the
+    customer's data key (`key_id`; see crm.pii). Erasure destroys that key elsewhere and is
+    recorded here: afterwards the aggregate drops the ciphertexts and refuses every change.
+    """
 
     class Registered(Aggregate.Created):
-        # Name, email and phone travel in this event as plain values for now; a later issue
-        # encrypts them under a per-customer key (crypto-shredding on erasure).
+        class_version = 2
         loyalty_card: str
-        name: str
-        email: str
-        phone: str
         store_id: str
+        key_id: str
+        sealed_name: str
+        sealed_email: str
+        sealed_phone: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            # Version 1 carried name, email and phone in plain text (before encryption). Those
+            # values are not brought back into memory; such a customer has no readable PII.
+            for field in ("name", "email", "phone"):
+                state.pop(field, None)
+            state.update(key_id="", sealed_name="", sealed_email="", sealed_phone="")
+
+    class ContactUpdated(Aggregate.Event):
+        sealed_name: str
+        sealed_email: str
+        sealed_phone: str
+
+    class ConsentGiven(Aggregate.Event):
+        channel: str
+        at: str
+
+    class ConsentWithdrawn(Aggregate.Event):
+        channel: str
+        at: str
+
+    class Erased(Aggregate.Event):
+        key_id: str
+        at: str
 
     @staticmethod
     def create_id(loyalty_card: str) -> UUID:
         return uuid5(CRM_NAMESPACE, f"card:{loyalty_card}")
 
+    @staticmethod
+    def check_card(loyalty_card: str) -> str:
+        if not isinstance(loyalty_card, str) or not _CARD.match(loyalty_card):
+            raise InvalidCustomerError(f"loyalty card {loyalty_card!r} must be 4-32 letters/digits")
+        return loyalty_card
+
     @classmethod
     def register(
         cls,
         loyalty_card: str,
-        name: str,
-        email: str,
-        phone: str,
         store_id: str,
+        key_id: str,
+        sealed_name: str,
+        sealed_email: str,
+        sealed_phone: str,
         customer_id: UUID | None = None,
     ) -> Customer:
         """A new customer; the id is `customer_id`, or else derived from the loyalty card."""
-        if not isinstance(loyalty_card, str) or not _CARD.match(loyalty_card):
-            raise InvalidCustomerError(f"loyalty card {loyalty_card!r} must be 4-32 letters/digits")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidCustomerError("a customer needs a name")
-        if email and not _EMAIL.match(email):
-            raise InvalidCustomerError(f"email {email!r} does not look like an address")
-        if phone and not re.fullmatch(r"\+?[0-9 ()-]{5,20}", phone):
-            raise InvalidCustomerError(f"phone {phone!r} does not look like a number")
+        cls.check_card(loyalty_card)
         _check_store(store_id)
+        if not isinstance(key_id, str) or not key_id:
+            raise InvalidCustomerError("a customer's personal data needs its data key id")
+        _check_sealed(name=sealed_name, email=sealed_email, phone=sealed_phone)
         return cls._create(
             cls.Registered,
             id=customer_id or cls.create_id(loyalty_card),
             loyalty_card=loyalty_card,
-            name=name.strip(),
-            email=email or "",
-            phone=phone or "",
             store_id=store_id,
+            key_id=key_id,
+            sealed_name=sealed_name,
+            sealed_email=sealed_email,
+            sealed_phone=sealed_phone,
         )
 
-    def __init__(self, loyalty_card: str, name: str, email: str, phone: str, store_id: str) -> None:
+    def __init__(
+        self, loyalty_card: str, store_id: str, key_id: str,
+        sealed_name: str, sealed_email: str, sealed_phone: str,
+    ) -> None:
         self.loyalty_card = loyalty_card
-        self.name = name
-        self.email = email
-        self.phone = phone
         self.store_id = store_id
+        self.key_id = key_id
+        self.sealed_name = sealed_name
+        self.sealed_email = sealed_email
+        self.sealed_phone = sealed_phone
+        self.erased = False
+        self.erased_at: str | None = None
+        self.marketing_consent = False
+        self.consent_channel: str | None = None
+        self.consent_at: str | None = None
+
+    def _check_not_erased(self) -> None:
+        if self.erased:
+            raise CustomerErasedError(f"customer {self.id} was erased")
+
+    def update_contact(self, sealed_name: str, sealed_email: str, sealed_phone: str) -> None:
+        """Replace the sealed name, email and phone (all three, sealed afresh)."""
+        self._check_not_erased()
+        _check_sealed(name=sealed_name, email=sealed_email, phone=sealed_phone)
+        self._contact_updated(sealed_name=sealed_name, sealed_email=sealed_email,
+                              sealed_phone=sealed_phone)
+
+    @event(ContactUpdated)
+    def _contact_updated(self, sealed_name: str, sealed_email: str, sealed_phone: str) -> None:
+        self.sealed_name = sealed_name
+        self.sealed_email = sealed_email
+        self.sealed_phone = sealed_phone
+
+    def set_marketing_consent(self, given: bool, channel: str, at: datetime) -> bool:
+        """Record consent given or withdrawn (through `channel`, at `at`); False if unchanged."""
+        self._check_not_erased()
+        if channel not in CONSENT_CHANNELS:
+            raise InvalidCustomerError(f"consent channel must be one of {CONSENT_CHANNELS}")
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise InvalidCustomerError("the time of consent must be a datetime with a timezone")
+        if bool(given) == self.marketing_consent and self.consent_channel is not None:
+            return False
+        stamp = at.astimezone(UTC).isoformat()
+        if given:
+            self._consent_given(channel=channel, at=stamp)
+        else:
+            self._consent_withdrawn(channel=channel, at=stamp)
+        return True
+
+    @event(ConsentGiven)
+    def _consent_given(self, channel: str, at: str) -> None:
+        self.marketing_consent = True
+        self.consent_channel = channel
+        self.consent_at = at
+
+    @event(ConsentWithdrawn)
+    def _consent_withdrawn(self, channel: str, at: str) -> None:
+        self.marketing_consent = False
+        self.consent_channel = channel
+        self.consent_at = at
+
+    def erase(self) -> bool:
+        """Record the erasure (the data key is destroyed by the caller); False if already."""
+        if self.erased:
+            return False
+        self._erased(key_id=self.key_id, at=datetime.now(UTC).isoformat())
+        return True
+
+    @event(Erased)
+    def _erased(self, key_id: str, at: str) -> None:
+        # Projections drop the personal data: nothing sealed is kept in memory any more.
+        self.erased = True
+        self.erased_at = at
+        self.sealed_name = self.sealed_email = self.sealed_phone = ""
+        self.marketing_consent = False
 
 
 class LoyaltyAccount(Aggregate):

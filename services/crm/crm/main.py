@@ -7,6 +7,7 @@ from typing import Any
 from crm.application import Customers
 from crm.bus import command_handlers, consumer_handlers
 from crm.contracts import SERVICE, CrmContracts
+from crm.pii import PiiVault
 from tillstream.consumer import EventSourcedSink
 from tillstream.eventstore import event_store_env
 from tillstream.service import ServiceDefinition, Subscription, run_service
@@ -14,8 +15,11 @@ from tillstream.settings import Settings
 
 
 def build_application(settings: Settings) -> Customers:
-    """The Customers application on the configured event store."""
-    return Customers(env=event_store_env(settings, SERVICE))
+    """The Customers application on the configured event store, with its key store (the
+    wrapped data keys and the blind index) beside it."""
+    return Customers(
+        env=event_store_env(settings, SERVICE), vault=PiiVault.from_settings(settings, SERVICE)
+    )
 
 
 def build(settings: Settings) -> ServiceDefinition:

@@ -132,3 +132,60 @@ def test_seed_demo_is_idempotent_and_names_registered_customers(app: Customers) 
     assert again == {"changed": 0, "customer_ids": first["customer_ids"]}
     for customer_id in first["customer_ids"]:
         assert commands["loyalty"]({"customer_id": customer_id})["balance"] == 0
+
+
+def test_personal_data_commands(app: Customers) -> None:
+    commands = command_handlers(app)
+    customer_id = commands["register_customer"](
+        {"loyalty_card": "LC0001", "name": " Ana  Costa", "email": "Ana@Example.com",
+         "phone": "+49 30 555000", "store_id": "s001"})["customer_id"]
+    plain = commands["get_customer"]({"customer_id": customer_id})
+    assert plain["pii_available"] and "name" not in plain and "email" not in plain
+    full = commands["get_customer"]({"customer_id": customer_id, "include_pii": True})
+    assert (full["name"], full["email"], full["phone"]) == (
+        "Ana Costa", "Ana@example.com", "+4930555000")
+    assert commands["find_customer"]({"email": "ana@example.com"}) == {
+        "customer_ids": [customer_id]}
+    assert commands["find_customer"]({"phone": "+4930555000"}) == {
+        "customer_ids": [customer_id]}
+    commands["update_contact"]({"customer_id": customer_id, "phone": "+4930555111"})
+    assert commands["find_customer"]({"phone": "+4930555000"}) == {"customer_ids": []}
+    assert commands["set_consent"]({"customer_id": customer_id, "marketing": True,
+                                    "channel": "sms", "at": "2025-03-01T09:30:00+01:00"}) == {
+        "changed": True}
+    view = commands["get_customer"]({"customer_id": customer_id})
+    assert (view["marketing_consent"], view["consent_channel"], view["consent_at"]) == (
+        True, "sms", "2025-03-01T08:30:00+00:00")
+    assert commands["erase"]({"customer_id": customer_id}) == {"changed": True}
+    erased = commands["get_customer"]({"customer_id": customer_id, "include_pii": True})
+    assert erased["erased"] and "name" not in erased
+    assert commands["find_customer"]({"phone": "+4930555111"}) == {"customer_ids": []}
+    with pytest.raises(CommandError) as refused:
+        commands["update_contact"]({"customer_id": customer_id, "name": "Ana"})
+    assert refused.value.code == "erased"
+
+
+@pytest.mark.parametrize(
+    ("command", "payload", "code"),
+    [
+        ("get_customer", {"customer_id": "nope"}, "invalid"),
+        ("get_customer", {"customer_id": str(uuid4())}, "not_found"),
+        ("get_customer", {"customer_id": str(uuid4()), "include_pii": "yes"}, "invalid"),
+        ("find_customer", {}, "invalid"),
+        ("find_customer", {"email": "x@"}, "invalid"),
+        ("find_customer", {"email": 3}, "invalid"),
+        ("set_consent", {"customer_id": str(uuid4()), "marketing": "y", "channel": "sms"},
+         "invalid"),
+        ("set_consent", {"customer_id": str(uuid4()), "marketing": True, "channel": "sms",
+                         "at": "2025-03-01T09:30:00"}, "invalid"),
+        ("erase", {"customer_id": str(uuid4())}, "not_found"),
+        ("register_customer", {"loyalty_card": "LC0009", "name": "A", "store_id": "s001",
+                               "phone": "030 555000"}, "invalid"),
+    ],
+)
+def test_personal_data_refusals(
+    app: Customers, command: str, payload: dict[str, Any], code: str
+) -> None:
+    with pytest.raises(CommandError) as refused:
+        command_handlers(app)[command](payload)
+    assert refused.value.code == code

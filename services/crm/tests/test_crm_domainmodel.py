@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
 from crm.domainmodel import (
     Customer,
+    CustomerErasedError,
     InsufficientPointsError,
     InvalidCustomerError,
     InvalidPointsError,
@@ -15,11 +17,13 @@ from crm.domainmodel import (
     points_for_sale,
 )
 
+SEALED = {"sealed_name": "v1.bmFtZQ", "sealed_email": "v1.ZW1haWw", "sealed_phone": "v1.cGhvbmU"}
+AT = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+
 
 def register(**overrides: object) -> Customer:
     fields: dict[str, object] = {
-        "loyalty_card": "LC0001", "name": "Ana Costa", "email": "ana@example.com",
-        "phone": "+49 30 555000", "store_id": "s001",
+        "loyalty_card": "LC0001", "store_id": "s001", "key_id": "key-1", **SEALED,
     }
     fields.update(overrides)
     return Customer.register(**fields)  # type: ignore[arg-type]
@@ -29,31 +33,70 @@ class TestCustomer:
     def test_register(self) -> None:
         customer = register()
         assert customer.id == Customer.create_id("LC0001")
-        assert (customer.loyalty_card, customer.name, customer.store_id) == (
-            "LC0001", "Ana Costa", "s001")
+        assert (customer.loyalty_card, customer.store_id, customer.key_id) == (
+            "LC0001", "s001", "key-1")
         (registered,) = customer.collect_events()
         assert isinstance(registered, Customer.Registered)
-        assert registered.email == "ana@example.com"  # PII in the event until encryption lands
+        assert registered.sealed_email == "v1.ZW1haWw"
+        assert not hasattr(registered, "email")  # only sealed personal data in events
 
     def test_register_with_given_id(self) -> None:
         customer_id = uuid4()
         assert register(customer_id=customer_id).id == customer_id
 
-    def test_email_and_phone_are_optional(self) -> None:
-        customer = register(email="", phone="")
-        assert (customer.email, customer.phone) == ("", "")
-
     @pytest.mark.parametrize(
         "overrides",
         [
-            {"loyalty_card": ""}, {"loyalty_card": "LC 1"}, {"name": " "},
-            {"email": "not-an-email"}, {"phone": "call me"}, {"store_id": "s.1"},
-            {"store_id": ""},
+            {"loyalty_card": ""}, {"loyalty_card": "LC 1"}, {"store_id": "s.1"},
+            {"store_id": ""}, {"key_id": ""}, {"sealed_name": "Ana Costa"},
+            {"sealed_email": "ana@example.com"}, {"sealed_phone": ""},
         ],
     )
     def test_register_guards(self, overrides: dict[str, object]) -> None:
         with pytest.raises(InvalidCustomerError):
             register(**overrides)
+
+    def test_update_contact(self) -> None:
+        customer = register()
+        customer.update_contact("v1.bmV3", "v1.bmV3", "v1.bmV3")
+        assert customer.sealed_name == "v1.bmV3"
+        with pytest.raises(InvalidCustomerError):
+            customer.update_contact("Ana", "v1.x", "v1.x")
+
+    def test_consent_given_and_withdrawn(self) -> None:
+        customer = register()
+        assert customer.set_marketing_consent(True, "in_store", AT)
+        assert (customer.marketing_consent, customer.consent_channel, customer.consent_at) == (
+            True, "in_store", "2025-03-01T09:30:00+00:00")
+        assert not customer.set_marketing_consent(True, "email", AT)  # unchanged: no event
+        assert customer.set_marketing_consent(False, "sms", AT + timedelta(days=1))
+        assert (customer.marketing_consent, customer.consent_channel) == (False, "sms")
+        kinds = [type(e) for e in customer.collect_events()]
+        assert kinds == [Customer.Registered, Customer.ConsentGiven, Customer.ConsentWithdrawn]
+
+    @pytest.mark.parametrize(
+        ("channel", "at"), [("fax", AT), ("sms", datetime(2025, 1, 1)), ("sms", "2025-01-01")])
+    def test_consent_guards(self, channel: str, at: object) -> None:
+        with pytest.raises(InvalidCustomerError):
+            register().set_marketing_consent(True, channel, at)  # type: ignore[arg-type]
+
+    def test_erase_drops_sealed_data_and_refuses_changes(self) -> None:
+        customer = register()
+        customer.set_marketing_consent(True, "sms", AT)
+        assert customer.erase()
+        assert not customer.erase()
+        assert customer.erased and customer.erased_at
+        assert (customer.sealed_name, customer.sealed_email, customer.sealed_phone) == ("", "", "")
+        assert not customer.marketing_consent
+        with pytest.raises(CustomerErasedError):
+            customer.update_contact("v1.a", "v1.b", "v1.c")
+        with pytest.raises(CustomerErasedError):
+            customer.set_marketing_consent(True, "sms", AT)
+
+    def test_version_1_registration_is_upcast_without_plaintext(self) -> None:
+        state: dict[str, object] = {"name": "Ana", "email": "a@example.com", "phone": "+4930555"}
+        Customer.Registered.upcast_v1_v2(state)
+        assert state == {"key_id": "", "sealed_name": "", "sealed_email": "", "sealed_phone": ""}
 
 
 class TestPointsForSale:

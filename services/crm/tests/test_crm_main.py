@@ -34,7 +34,9 @@ def test_build(tmp_path: Path) -> None:
         assert isinstance(subscription, Subscription)
         assert isinstance(subscription.sink, EventSourcedSink)
         assert subscription.events == ("sale.completed",)
-        assert set(definition.commands) == {"register_customer", "loyalty", "seed_demo"}
+        assert set(definition.commands) == {
+            "register_customer", "loyalty", "seed_demo", "get_customer", "find_customer",
+            "update_contact", "set_consent", "erase"}
     finally:
         assert definition.app is not None
         definition.app.close()
