@@ -6,6 +6,9 @@ import random
 
 #: Last four digits that the acquirer stand-in answers with a decline code.
 DECLINE_ENDINGS = {"51": "0051", "05": "0005", "91": "0091"}
+#: Endings an approving card avoids as well: the acquirer simulator never answers ...0099
+#: (the payment ends reversed) and wants a PIN for ...0055.
+NOT_APPROVED_ENDINGS = {*DECLINE_ENDINGS.values(), "0099", "0055"}
 
 
 def luhn_valid(pan: str) -> bool:
@@ -35,7 +38,7 @@ def test_card(rng: random.Random, outcome: str = "approve") -> tuple[str, str]:
             body = bin_ + "".join(str(rng.randrange(10)) for _ in range(9))
             for digit in "0123456789":
                 pan = body + digit
-                if luhn_valid(pan) and pan[-4:] not in DECLINE_ENDINGS.values():
+                if luhn_valid(pan) and pan[-4:] not in NOT_APPROVED_ENDINGS:
                     return pan, "12/30"
 
 

@@ -9,6 +9,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from tillstream.natsserver import NatsServer
 from tillstream.settings import Settings
 
 PR_SET_PDEATHSIG = 1
+#: The acquirer simulator's port when the settings name none.
+DEFAULT_ACQUIRER_PORT = 8583
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -42,6 +45,8 @@ class Platform:
     extra_env: dict[str, str] = field(default_factory=dict)
     nats: NatsServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: The ISO 8583 acquirer simulator payments authorizes through.
+    acquirer: subprocess.Popen[bytes] | None = None
 
     @property
     def nats_url(self) -> str:
@@ -67,11 +72,48 @@ class Platform:
         )
         self.nats.start()
 
+    @property
+    def acquirer_port(self) -> int:
+        return self.settings.acquirer_port or DEFAULT_ACQUIRER_PORT
+
+    def start_acquirer(self, timeout: float = 15.0) -> subprocess.Popen[bytes]:
+        """The acquirer simulator, listening before this returns (settlement files under
+        <data_dir>/acquirer)."""
+        settlement_dir = self.settings.data_dir / "acquirer"
+        with open(self.log_dir / "acquirer-sim.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "payments.acquirersim",
+                 "--host", self.settings.acquirer_host, "--port", str(self.acquirer_port),
+                 "--settlement-dir", str(settlement_dir)],
+                env={**os.environ, **self.extra_env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        self.acquirer = proc
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the acquirer simulator exited with {proc.returncode}; "
+                                   f"see {self.log_dir}/acquirer-sim.log")
+            try:
+                with socket.create_connection(
+                        (self.settings.acquirer_host, self.acquirer_port), timeout=0.5):
+                    return proc
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"the acquirer simulator did not listen in {timeout}s") from None
+                time.sleep(0.05)
+
     def env(self) -> dict[str, str]:
         env = {**os.environ, **self.extra_env}
         env["TILLSTREAM_NATS_URL"] = self.nats_url
         env["TILLSTREAM_DATA_DIR"] = str(self.settings.data_dir)
         env["TILLSTREAM_PARTITIONS"] = str(self.settings.partitions)
+        env["TILLSTREAM_ACQUIRER_HOST"] = self.settings.acquirer_host
+        env["TILLSTREAM_ACQUIRER_PORT"] = str(self.acquirer_port)
+        env["TILLSTREAM_ACQUIRER_TIMEOUT"] = str(self.settings.acquirer_timeout)
         return env
 
     def start_service(self, name: str) -> subprocess.Popen[bytes]:
@@ -96,6 +138,8 @@ class Platform:
     async def start(self, timeout: float = 30.0) -> None:
         self.start_nats()
         await self.ensure_streams()
+        if self.acquirer is None or self.acquirer.poll() is not None:
+            self.start_acquirer()
         for name in self.services:
             self.start_service(name)
         await self.wait_ready(timeout)
@@ -134,6 +178,15 @@ class Platform:
                 proc.wait()
         if self.nats is not None:
             self.nats.stop()
+        # Last: a payment still finishing above may need the acquirer (and its reversal).
+        if self.acquirer is not None:
+            if self.acquirer.poll() is None:
+                self.acquirer.send_signal(signal.SIGTERM)
+            try:
+                self.acquirer.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.acquirer.kill()
+                self.acquirer.wait()
 
 
 async def status_of(

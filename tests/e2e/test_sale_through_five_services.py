@@ -8,7 +8,9 @@ that named a customer.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
+import signal
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import pytest
 from edge_agent.lanes import CompletionWatcher, Lane
 from tillstream.bus import command_subject, connect
 from tillstream.cli import _wait_catalog, seed_demo_store
-from tillstream.natsserver import NatsServer
+from tillstream.natsserver import NatsServer, free_port
 from tillstream.supervisor import Platform, status_of
 from tillstream.testing import test_settings
 
@@ -29,7 +31,8 @@ STORE = "s001"
 
 @pytest.fixture
 async def platform(nats: NatsServer, tmp_path: Path) -> AsyncIterator[Platform]:
-    settings = test_settings(tmp_path / "data", nats_url=nats.url, partitions=2)
+    settings = test_settings(tmp_path / "data", nats_url=nats.url, partitions=2,
+                             acquirer_port=free_port())
     running = Platform(settings)
     try:
         await running.start(timeout=60)
@@ -113,5 +116,15 @@ async def test_hundred_sales_add_up_in_every_service(platform: Platform) -> None
     statuses = await status_of(nc)
     assert all(s["up"] for s in statuses.values())
     assert sum(s.get("dead_letters", 0) for s in statuses.values()) == 0
+    assert (await ask(nc, "payments", "pending_payments", {}))["payments"] == []
     await watcher.stop()
     await nc.close()
+
+    # The card payments went through the ISO 8583 simulator: its settlement file lists them.
+    assert platform.acquirer is not None
+    platform.acquirer.send_signal(signal.SIGTERM)
+    assert platform.acquirer.wait(15) == 0
+    rows = [row for path in (platform.settings.data_dir / "acquirer").glob("settlement-*.csv")
+            for row in csv.DictReader(path.open(newline=""))]
+    assert len(rows) == 100 and {row["type"] for row in rows} == {"sale"}
+    assert sum(int(row["amount_minor"]) for row in rows) == total

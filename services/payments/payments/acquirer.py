@@ -35,6 +35,21 @@ class AuthorizationResult:
     reason: str = ""
     auth_code: str = ""
     rrn: str = ""
+    #: No answer came in time (or the connection dropped with the request in flight): the
+    #: acquirer may have charged, so the request was reversed. `reversed` says whether the
+    #: acquirer confirmed the reversal; if not, `reference` (no card data) names the request
+    #: for a later `reverse(reference)`. Never read as a decline: see `no_answer`.
+    unknown: bool = False
+    reversed: bool = False
+    reference: str = ""
+
+    @classmethod
+    def no_answer(cls, reversed: bool, reference: str, reason: str) -> AuthorizationResult:
+        return cls(False, "", reason, unknown=True, reversed=reversed, reference=reference)
+
+
+class AcquirerUnavailableError(Exception):
+    """No connection to the acquirer: the request was not sent (nothing can be charged)."""
 
 
 class SimulatedAcquirer:

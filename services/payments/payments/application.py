@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from payments.acquirer import AuthorizationResult
+from payments.acquirer import AcquirerUnavailableError, AuthorizationResult
 from payments.domainmodel import (
     CAPTURED,
     DECLINED,
@@ -63,6 +63,11 @@ class GiftCardNotFoundError(Exception):
     """No activated gift card with this number."""
 
 
+#: The operation key of the reversal the application makes itself (no answer came).
+AUTO_REVERSAL_KEY = "auto-reversal"
+#: What a payment reversed for lack of an answer says, unless the acquirer adapter says more.
+NO_ANSWER_REASON = "no answer from the acquirer"
+
 #: How many times an operation re-runs after losing an optimistic-concurrency race before it
 #: gives up (each loss means another operation on the same aggregate just won).
 MAX_ATTEMPTS = 5
@@ -76,6 +81,23 @@ class Acquirer(Protocol):
     def authorize(
         self, pan: str, expiry: str, amount_minor: int, currency: str
     ) -> AuthorizationResult: ...
+
+
+@runtime_checkable
+class SellingAcquirer(Protocol):
+    """An acquirer with a financial request (authorize and capture at once) for sales."""
+
+    def sale(
+        self, pan: str, expiry: str, amount_minor: int, currency: str
+    ) -> AuthorizationResult: ...
+
+
+@runtime_checkable
+class ReversingAcquirer(Protocol):
+    """An acquirer that can be asked again to reverse a request whose outcome is unknown
+    (named by `AuthorizationResult.reference`); True once it confirmed the reversal."""
+
+    def reverse(self, reference: str) -> bool: ...
 
 
 @runtime_checkable
@@ -118,6 +140,8 @@ class PaymentOutcome:
     captured_minor: int = 0
     tip_minor: int = 0
     refunded_minor: int = 0
+    #: Pending, and a request the acquirer may have charged still waits for its reversal.
+    reversal_owed: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,6 +211,13 @@ class Payments(ServiceApplication):
         self._totals_lock = threading.Lock()
         self._captured_topic = get_topic(Payment.Captured)
         self._declined_topic = get_topic(Payment.Declined)
+        self._requested_topic = get_topic(Payment.Requested)
+        self._final_topics = {get_topic(e) for e in (
+            Payment.Captured, Payment.Declined, Payment.Authorized, Payment.Reversed,
+            Payment.Refunded)}
+        self._pending_position = 0
+        self._pending_ids: dict[UUID, None] = {}
+        self._pending_lock = threading.Lock()
 
     def authorize(self, request: AuthorizationRequest) -> PaymentOutcome:
         """Authorize and capture a card sale; the same key and body returns the first result.
@@ -229,15 +260,38 @@ class Payments(ServiceApplication):
                 return self._outcome(first)
         else:
             self._check_same_body(payment, body_hash)
+            if payment.reversal_owed:
+                # The first attempt got no answer and its reversal was not confirmed: never
+                # ask again (that could charge twice); try the reversal once more instead.
+                return self._outcome(self._retry_reversal(payment))
             if payment.status != PENDING:
                 return self._outcome(payment)
             # Pending on a retry: the first attempt died before its result was saved. The
             # stand-in acquirer is in-process and deterministic, so asking again is safe;
-            # a real acquirer link must query the status (or reverse) here instead.
-        result = self.acquirer.authorize(
-            request.pan, request.expiry, request.amount_minor, request.currency
-        )
-        if result.approved and kind == PREAUTH:
+            # with the host link this is the gap reconciliation (settlement file) closes.
+        try:
+            if kind == SALE and isinstance(self.acquirer, SellingAcquirer):
+                result = self.acquirer.sale(
+                    request.pan, request.expiry, request.amount_minor, request.currency)
+            else:
+                result = self.acquirer.authorize(
+                    request.pan, request.expiry, request.amount_minor, request.currency)
+        except AcquirerUnavailableError:
+            # Nothing was sent, so nothing can have been charged: a final decline (91, as
+            # a terminal answers when its host is down); the client tries again with a new key.
+            result = AuthorizationResult(False, "91", "acquirer unavailable")
+        if result.unknown:
+            reason = result.reason or NO_ANSWER_REASON
+            if result.reversed:
+                # Reversed and confirmed: the payment ends reversed, never "failed but charged".
+                payment.reverse(AUTO_REVERSAL_KEY, self._hash("reverse", {"reason": reason}),
+                                reason)
+            elif result.reference:
+                # Not confirmed: it stays pending, owing its reversal (pending_payments).
+                payment.outcome_unknown(result.reference, reason)
+            else:
+                return self._outcome(payment)  # nothing to reverse by: pending, as it is
+        elif result.approved and kind == PREAUTH:
             payment.authorize(auth_code=result.auth_code, rrn=result.rrn)
         elif result.approved:
             payment.capture(auth_code=result.auth_code, rrn=result.rrn,
@@ -314,9 +368,72 @@ class Payments(ServiceApplication):
 
     def reverse(self, payment_id: UUID, operation_key: str,
                 reason: str = "no answer") -> OperationOutcome:
-        """Reverse a payment whose outcome never came back (still requested)."""
+        """Reverse a payment whose outcome never came back (still requested).
+
+        If the acquirer was asked and its reversal is still owed, the acquirer is asked to
+        reverse it first; AcquirerUnavailableError when it does not confirm (still pending).
+        """
+        payment = self._payment(payment_id)
+        if payment.reversal_owed and payment.operation(operation_key) is None:
+            self._confirm_reversal(payment)
         return self._operate(payment_id, operation_key, "reverse", {"reason": reason},
                              lambda p, h: p.reverse(operation_key, h, reason))
+
+    # -- unknown outcomes -----------------------------------------------------------------------
+
+    def pending_payments(self) -> list[PaymentOutcome]:
+        """Every payment still pending: in flight now, or owing a reversal (`reversal_owed`)
+        that needs a follow-up (`retry_reversals`). Read forward from the notification log."""
+        with self._pending_lock:
+            while True:
+                notifications = self.notifications(self._pending_position + 1, 500)
+                if not notifications:
+                    break
+                for notification in notifications:
+                    originator = notification.originator_id
+                    payment_id = originator if isinstance(originator, UUID) else UUID(originator)
+                    if notification.topic == self._requested_topic:
+                        self._pending_ids[payment_id] = None
+                    elif notification.topic in self._final_topics:
+                        self._pending_ids.pop(payment_id, None)
+                    self._pending_position = notification.id
+            ids = list(self._pending_ids)
+        outcomes = []
+        for payment_id in ids:
+            payment = self._payment_or_none(payment_id)
+            if payment is not None and payment.status == PENDING:
+                outcomes.append(self._outcome(payment))
+        return outcomes
+
+    def retry_reversals(self) -> list[PaymentOutcome]:
+        """Ask the acquirer again to reverse every payment that owes a reversal; the
+        payments after the attempt (reversed when confirmed, else still pending)."""
+        results = []
+        for pending in self.pending_payments():
+            if pending.reversal_owed:
+                payment = self._payment(UUID(pending.payment_id))
+                results.append(self._outcome(self._retry_reversal(payment)))
+        return results
+
+    def _retry_reversal(self, payment: Payment) -> Payment:
+        """One more reversal of a payment that owes one; the payment after it."""
+        try:
+            self._confirm_reversal(payment)
+        except AcquirerUnavailableError:
+            return payment
+        reason = payment.reason or NO_ANSWER_REASON
+        body_hash = self._hash("reverse", {"reason": reason})
+        return self._operate_on(
+            payment.id, lambda p, h: p.reverse(AUTO_REVERSAL_KEY, h, reason)
+            if p.status == PENDING else None, body_hash)
+
+    def _confirm_reversal(self, payment: Payment) -> None:
+        if not isinstance(self.acquirer, ReversingAcquirer):
+            raise AcquirerUnavailableError("this acquirer cannot be asked for a reversal")
+        if not self.acquirer.reverse(payment.reversal_reference):
+            raise AcquirerUnavailableError(
+                f"the acquirer did not confirm the reversal of payment {payment.id}; it stays "
+                "pending")
 
     def refund_unreferenced(self, request: AuthorizationRequest,
                             permitted: bool) -> PaymentOutcome:
@@ -557,6 +674,7 @@ class Payments(ServiceApplication):
             captured_minor=payment.captured_minor,
             tip_minor=payment.tip_minor,
             refunded_minor=payment.refunded_minor,
+            reversal_owed=payment.reversal_owed,
         )
 
     def _payment_or_none(self, payment_id: UUID) -> Payment | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from payments.acquirer import AcquirerUnavailableError
 from payments.application import (
     AuthorizationRequest,
     GiftCardNotFoundError,
@@ -43,6 +44,7 @@ _refusals = refusals(
         (PaymentConflictError, OperationKeyConflictError,
          GiftCardOperationConflictError): "conflict",
         PaymentInProgressError: "in_progress",
+        AcquirerUnavailableError: "unavailable",
         GiftCardInsufficientFundsError: "insufficient_funds",
         (IllegalTransitionError, GiftCardIllegalTransitionError): "rejected",
         (PaymentError, GiftCardError): "invalid",
@@ -147,6 +149,8 @@ class PaymentsCommands:
             "refund": self.refund,
             "reverse": self.reverse,
             "get_payment": self.get_payment,
+            "pending_payments": self.pending_payments,
+            "retry_reversals": self.retry_reversals,
             "activate_gift_card": self.activate_gift_card,
             "load_gift_card": self.load_gift_card,
             "redeem_gift_card": self.redeem_gift_card,
@@ -232,6 +236,17 @@ class PaymentsCommands:
         payment_id = uuid(body, "payment_id")
         with _refusals:
             return payment_reply(self.app.get_payment(payment_id))
+
+    def pending_payments(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{} -> {payments: [...]}: every pending payment; `reversal_owed` marks the ones the
+        acquirer may have charged and that wait for a confirmed reversal."""
+        return {"payments": [{**payment_reply(p), "reversal_owed": p.reversal_owed}
+                             for p in self.app.pending_payments()]}
+
+    def retry_reversals(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{} -> {payments: [...]}: the reversals still owed, asked again."""
+        return {"payments": [{**payment_reply(p), "reversal_owed": p.reversal_owed}
+                             for p in self.app.retry_reversals()]}
 
     def activate_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, currency, amount_minor}."""

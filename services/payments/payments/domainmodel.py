@@ -357,6 +357,14 @@ class Payment(Aggregate):
         currency: str
         reason: str
 
+    class OutcomeUnknown(Aggregate.Event):
+        # Private (no integration event): the request went to the acquirer, no answer came,
+        # and its reversal was not confirmed either. `reference` is what the acquirer needs
+        # to reverse it later (message type, STAN, transmission time): never card data.
+        store_id: str
+        reference: str
+        reason: str
+
     @event(Requested)
     def __init__(
         self,
@@ -400,6 +408,9 @@ class Payment(Aggregate):
         self.captured_at: datetime | None = None
         #: Client keys of the operations after the request, and what each one did.
         self.operations: dict[str, Operation] = {}
+        #: A request sent with no answer and no confirmed reversal: what to reverse (see
+        #: `outcome_unknown`); empty otherwise.
+        self.reversal_reference = ""
 
     @classmethod
     def request(
@@ -697,6 +708,24 @@ class Payment(Aggregate):
         self.status = REVERSED
         self.reason = reason
         self.operations[operation_key] = Operation("reverse", body_hash, amount_minor)
+
+    def outcome_unknown(self, reference: str, reason: str) -> None:
+        """The acquirer was asked, no answer came, and the reversal was not confirmed: the
+        payment stays pending (it may be charged) and owes a reversal of `reference`."""
+        self._check_pending()
+        if not reference:
+            raise PaymentError("an unknown outcome needs the reference to reverse")
+        self._outcome_unknown(store_id=self.store_id, reference=reference, reason=reason)
+
+    @event(OutcomeUnknown)
+    def _outcome_unknown(self, store_id: str, reference: str, reason: str) -> None:
+        self.reversal_reference = reference
+        self.reason = reason
+
+    @property
+    def reversal_owed(self) -> bool:
+        """Pending with a request the acquirer may have charged and has not reversed."""
+        return self.status == PENDING and bool(self.reversal_reference)
 
     def operation(self, operation_key: str) -> Operation | None:
         """What an operation key did on this payment, if anything."""

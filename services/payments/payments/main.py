@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from payments.acquirer import SimulatedAcquirer
-from payments.application import Payments
+from payments.acquirer import AcquirerUnavailableError, SimulatedAcquirer
+from payments.application import Acquirer, Payments
 from payments.bus import PaymentsCommands
 from payments.contracts import SERVICE, PaymentsContracts
 from payments.domainmodel import (
@@ -17,6 +17,7 @@ from payments.domainmodel import (
     DEFAULT_REFUND_WINDOW,
     CardTokenizer,
 )
+from payments.hostlink import HostAcquirer
 from tillstream.eventstore import event_store_env
 from tillstream.service import ServiceDefinition, run_service
 from tillstream.settings import Settings
@@ -42,7 +43,7 @@ def card_token_key(settings: Settings) -> bytes:
 
 def build_application(
     settings: Settings,
-    acquirer: SimulatedAcquirer | None = None,
+    acquirer: Acquirer | None = None,
     *,
     capture_tolerance_percent: int = DEFAULT_CAPTURE_TOLERANCE_PERCENT,
     refund_window: timedelta = DEFAULT_REFUND_WINDOW,
@@ -60,9 +61,24 @@ def build_application(
     )
 
 
+def build_acquirer(settings: Settings) -> Acquirer:
+    """The acquirer: the ISO 8583 host when `acquirer_port` is set, else the in-process
+    stand-in. The host link connects on first use if the host is not up yet."""
+    if not settings.acquirer_port:
+        return SimulatedAcquirer()
+    host = HostAcquirer(settings.acquirer_host, settings.acquirer_port,
+                        settings.acquirer_timeout)
+    try:
+        host.start()
+    except AcquirerUnavailableError as error:
+        log.warning("acquirer not reachable yet (%s); will connect on first use", error)
+    return host
+
+
 def build(settings: Settings) -> ServiceDefinition:
     """Wire payments: its event store, acquirer, tokenizer, contracts and commands."""
-    app = build_application(settings)
+    acquirer = build_acquirer(settings)
+    app = build_application(settings, acquirer)
 
     def stats() -> dict[str, Any]:
         totals = app.summary()
@@ -76,6 +92,7 @@ def build(settings: Settings) -> ServiceDefinition:
         subscriptions={},
         commands=PaymentsCommands(app).handlers(),
         stats=stats,
+        close=acquirer.close if isinstance(acquirer, HostAcquirer) else None,
     )
 
 
