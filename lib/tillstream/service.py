@@ -8,7 +8,6 @@ or SIGINT, then stops cleanly: consumers finish their batch, the relay its publi
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from tillstream.bus import command_subject, connect, ensure_platform_streams
 from tillstream.codec import Contracts
 from tillstream.consumer import Consumer, Sink
 from tillstream.eventstore import ServiceApplication
+from tillstream.grpcserver import DbRunner, GrpcFactory, GrpcServer, grpc_server_for
 from tillstream.leases import PartitionLease
 from tillstream.relay import Relay
 from tillstream.settings import Settings
@@ -69,6 +69,8 @@ class ServiceDefinition:
     #: extra numbers for `status` (events stored, ...)
     stats: Callable[[], dict[str, Any]] | None = None
     close: Callable[[], None] | None = None
+    #: adds the service's gRPC servicers (see tillstream.grpcserver); None: no gRPC API
+    grpc: GrpcFactory | None = None
 
 
 def encode_reply(body: dict[str, Any]) -> bytes:
@@ -85,6 +87,8 @@ class ServiceHost:
         # One writer thread: the application is used by one thread at a time, and the event
         # loop never blocks on the database.
         self.db = ThreadPoolExecutor(1, thread_name_prefix=f"{definition.name}-db")
+        #: runs application code on `db`, one session per call: commands and gRPC alike
+        self.db_runner = DbRunner(self.db, definition.app)
         self.reader = ThreadPoolExecutor(1, thread_name_prefix=f"{definition.name}-relay")
         self.relay: Relay | None = None
         self.consumers: list[Consumer] = []
@@ -92,6 +96,7 @@ class ServiceHost:
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.commands_handled = 0
+        self.grpc: GrpcServer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         d = self.definition
@@ -125,9 +130,16 @@ class ServiceHost:
                 command_subject(d.name, command), queue=d.name, cb=self._responder(handler)
             )
         await self.nc.subscribe(f"status.{d.name}", cb=self._status)
+        if d.grpc is not None:
+            self.grpc = grpc_server_for(d.name, d.grpc, self.db_runner, self.settings)
+            if self.grpc is not None:
+                await self.grpc.start()
         log.info("%s up (pid %d)", d.name, os.getpid())
         await stop.wait()
         log.info("%s stopping", d.name)
+        if self.grpc is not None:
+            # Before the database thread stops: in-flight calls finish within the grace.
+            await self.grpc.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await self.nc.drain()
@@ -141,23 +153,14 @@ class ServiceHost:
             d.app.close()
 
     def _responder(self, handler: CommandHandler) -> Callable[[Msg], Any]:
-        loop = asyncio.get_running_loop()
-        app = self.definition.app
-
-        def run(handler: CommandHandler, payload: dict[str, Any]) -> dict[str, Any]:
-            if app is None:
-                return handler(payload)
-            with app.session():  # one command, aggregates lent without a deep copy
-                return handler(payload)
-
         async def respond(msg: Msg) -> None:
             try:
                 payload = json.loads(msg.data or b"{}")
                 if not isinstance(payload, dict):
                     raise CommandError("a command is a JSON object", "invalid")
                 with telemetry.span_from(msg.headers or {}, f"command {msg.subject}"):
-                    ctx = contextvars.copy_context()
-                    reply = await loop.run_in_executor(self.db, ctx.run, run, handler, payload)
+                    # One command, one session: aggregates lent without a deep copy.
+                    reply = await self.db_runner.call(handler, payload)
                 body = {"ok": True, **reply}
             except json.JSONDecodeError as exc:
                 body = {"ok": False, "error": {"code": "invalid", "message": f"not JSON: {exc}"}}

@@ -59,7 +59,9 @@ def fresh_postgres_database(prefix: str = "tillstream_test") -> Iterator[str]:
 
 
 def test_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Settings for a test: its own data directory; nothing read from var/."""
+    """Settings for a test: its own data directory; nothing read from var/. gRPC servers are
+    off unless asked for (`grpc_enabled=True`): fixed ports would collide between tests."""
+    overrides.setdefault("grpc_enabled", False)
     return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
 
 

@@ -13,7 +13,7 @@ from edge_agent.lanes import CompletionWatcher, Lane
 from tests.e2e.test_sale_through_five_services import STORE, ask, eventually
 from tillstream.bus import connect
 from tillstream.cli import _wait_catalog, seed_demo_store
-from tillstream.natsserver import NatsServer
+from tillstream.natsserver import NatsServer, free_port
 from tillstream.supervisor import Platform, status_of
 from tillstream.testing import test_settings
 
@@ -24,7 +24,8 @@ CRASHED = ("inventory", "crm", "analytics")
 async def test_downstream_services_killed_mid_run_lose_and_double_nothing(
     nats: NatsServer, tmp_path: Path
 ) -> None:
-    settings = test_settings(tmp_path / "data", nats_url=nats.url, partitions=2)
+    settings = test_settings(tmp_path / "data", nats_url=nats.url, partitions=2,
+                             acquirer_port=free_port())
     platform = Platform(settings)
     await platform.start(timeout=60)
     nc = await connect(platform.nats_url, "e2e-crash")

@@ -41,6 +41,7 @@ def test_up_demo_sells_shows_status_and_stops_cleanly(tmp_path: Path) -> None:
         "TILLSTREAM_DATA_DIR": str(tmp_path / "var"),
         "TILLSTREAM_NATS_PORT": str(free_port()),
         "TILLSTREAM_NATS_HTTP_PORT": str(free_port()),
+        "TILLSTREAM_ACQUIRER_PORT": str(free_port()),
     }
     env.pop("TILLSTREAM_NATS_URL", None)
     up = subprocess.Popen(

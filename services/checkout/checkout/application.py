@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from checkout.domainmodel import (
     BadPinError,
     Cashier,
@@ -85,6 +87,20 @@ class SaleView:
     shift_id: str = ""
 
 
+#: Sales a page of `list_sales` holds at most.
+MAX_PAGE_SIZE = 100
+#: Notifications `list_sales` reads from the store at a time.
+SCAN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class SalePage:
+    """One page of `list_sales`: the sales, and where the next page starts (0: no more)."""
+
+    sales: list[SaleView]
+    next_position: int = 0
+
+
 class Checkout(ServiceApplication):
     """Sales rung up on the lanes, and the price replica they are priced from."""
 
@@ -157,6 +173,49 @@ class Checkout(ServiceApplication):
             tenders=[tender.as_dict() for tender in sale.tenders.values()],
             shift_id=sale.shift_id,
         )
+
+    def list_sales(
+        self, store_id: str = "", lane_id: str = "", status: str = "", after: int = 0,
+        limit: int = 20,
+    ) -> SalePage:
+        """Sales in the order they were opened, from the notification after position `after`;
+        empty filters match everything. `next_position` of the page is where the next one
+        starts (0 when there are no more).
+
+        A query over the event store's notification log (the Sale.Opened events; the store
+        selects them by topic), each match's current state loaded from the repository: no
+        projection to keep, nothing new recorded. Its cost grows with the sales opened since
+        `after`, so a read model will replace it once partners list large histories.
+        """
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"a page holds 1..{MAX_PAGE_SIZE} sales")
+        if after < 0:
+            raise ValueError("a position is a non-negative integer")
+        topics = [get_topic(Sale.Opened)]
+        found: list[tuple[int, SaleView]] = []
+        position = after
+        while len(found) <= limit:
+            chunk = self.recorder.select_notifications(
+                start=position, limit=SCAN_CHUNK, topics=topics, inclusive_of_start=False
+            )
+            for notification in chunk:
+                position = notification.id
+                opened = self.mapper.to_domain_event(notification)
+                if store_id and opened.store_id != store_id:  # type: ignore[attr-defined]
+                    continue
+                if lane_id and opened.lane_id != lane_id:  # type: ignore[attr-defined]
+                    continue
+                view = self.get_sale(opened.originator_id)
+                if status and view.status != status:
+                    continue
+                found.append((notification.id, view))
+                if len(found) > limit:
+                    break
+            if len(chunk) < SCAN_CHUNK:
+                break
+        if len(found) > limit:
+            return SalePage([view for _, view in found[:limit]], found[limit - 1][0])
+        return SalePage([view for _, view in found])
 
     def price_of(self, sku: str) -> PriceEntry:
         """The replica's entry for a SKU that is for sale."""
@@ -258,6 +317,10 @@ class Checkout(ServiceApplication):
     def z_report(self, shift_id: UUID) -> ShiftReport:
         """The closing report of a closed shift (a reprint)."""
         return self._shift(shift_id).z_report()
+
+    def get_shift(self, shift_id: UUID) -> Shift:
+        """The shift (ShiftNotFoundError when there is none): for reading, never saved."""
+        return self._shift(shift_id)
 
     def _shift(self, shift_id: UUID) -> Shift:
         shift = self.get_or_none(shift_id)

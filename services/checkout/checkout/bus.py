@@ -103,7 +103,7 @@ PAYMENTS_HANDLERS: dict[str, Handler] = {
 # -- commands -------------------------------------------------------------------------------
 
 
-_refusals = refusals(
+sale_refusals = refusals(
     {
         SaleNotFoundError: "not_found",
         NoShiftError: "no_shift",
@@ -146,7 +146,7 @@ class CheckoutCommands:
         """{store_id, cashier_id, name, pin} -> {cashier_id, registered} (supervisor setup).
 
         The same cashier again with the same name and PIN is a no-op (registered false)."""
-        with _shift_refusals:
+        with shift_refusals:
             registered = self.app.register_cashier(
                 text(body, "store_id"), text(body, "cashier_id"), text(body, "name"),
                 text(body, "pin"),
@@ -155,14 +155,14 @@ class CheckoutCommands:
 
     def login(self, body: dict[str, Any]) -> dict[str, Any]:
         """{store_id, cashier_id, pin} -> {cashier_id, name}; a wrong PIN is "bad_pin"."""
-        with _shift_refusals:
+        with shift_refusals:
             cashier = self.app.login(text(body, "store_id"), text(body, "cashier_id"),
                                      text(body, "pin"))
         return {"cashier_id": cashier.cashier_id, "name": cashier.name}
 
     def open_shift(self, body: dict[str, Any]) -> dict[str, Any]:
         """{store_id, lane_id, cashier_id, pin, float_minor, currency} -> {shift_id}."""
-        with _shift_refusals:
+        with shift_refusals:
             shift_id = self.app.open_shift(
                 text(body, "store_id"), text(body, "lane_id"), text(body, "cashier_id"),
                 text(body, "pin"), integer(body, "float_minor"), text(body, "currency"),
@@ -172,7 +172,7 @@ class CheckoutCommands:
     def pay_in(self, body: dict[str, Any]) -> dict[str, Any]:
         """{shift_id, amount_minor, reason} -> {shift_id, expected_minor}."""
         shift_id = uuid(body, "shift_id")
-        with _shift_refusals:
+        with shift_refusals:
             expected = self.app.pay_in(shift_id, integer(body, "amount_minor"),
                                        text(body, "reason"))
         return {"shift_id": str(shift_id), "expected_minor": expected}
@@ -180,7 +180,7 @@ class CheckoutCommands:
     def pay_out(self, body: dict[str, Any]) -> dict[str, Any]:
         """{shift_id, amount_minor, reason} -> {shift_id, expected_minor}."""
         shift_id = uuid(body, "shift_id")
-        with _shift_refusals:
+        with shift_refusals:
             expected = self.app.pay_out(shift_id, integer(body, "amount_minor"),
                                         text(body, "reason"))
         return {"shift_id": str(shift_id), "expected_minor": expected}
@@ -188,13 +188,13 @@ class CheckoutCommands:
     def no_sale(self, body: dict[str, Any]) -> dict[str, Any]:
         """{shift_id, reason} -> {shift_id}: the drawer opens, and that is audited."""
         shift_id = uuid(body, "shift_id")
-        with _shift_refusals:
+        with shift_refusals:
             self.app.no_sale(shift_id, text(body, "reason"))
         return {"shift_id": str(shift_id)}
 
     def x_report(self, body: dict[str, Any]) -> dict[str, Any]:
         """{shift_id} -> the X report (mid-shift; taking it is recorded)."""
-        with _shift_refusals:
+        with shift_refusals:
             report = self.app.x_report(uuid(body, "shift_id"))
         return _report(report)
 
@@ -202,13 +202,13 @@ class CheckoutCommands:
         """{shift_id, counted: {"<denomination_minor>": count, ...}} -> the Z report."""
         shift_id = uuid(body, "shift_id")
         counted = _counted(body)
-        with _shift_refusals:
+        with shift_refusals:
             report = self.app.close_shift(shift_id, counted)
         return _report(report)
 
     def price(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sku} -> {sku, name, price_minor, currency}: what a scan of it would cost now."""
-        with _refusals:
+        with sale_refusals:
             entry = self.app.price_of(text(body, "sku"))
         return {
             "sku": entry.sku,
@@ -220,7 +220,7 @@ class CheckoutCommands:
     def open_sale(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id, store_id, lane_id, cashier_id, currency} -> {sale_id, status}."""
         sale_id = uuid(body, "sale_id")
-        with _refusals:
+        with sale_refusals:
             self.app.open_sale(
                 sale_id, text(body, "store_id"), text(body, "lane_id"),
                 text(body, "cashier_id"), text(body, "currency"),
@@ -231,7 +231,7 @@ class CheckoutCommands:
     def add_line(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id, line_no, sku, quantity}
         -> {unit_price_minor, line_total_minor, total_minor, currency}."""
-        with _refusals:
+        with sale_refusals:
             added = self.app.add_line(
                 uuid(body, "sale_id"), integer(body, "line_no"), text(body, "sku"),
                 integer(body, "quantity"),
@@ -247,13 +247,13 @@ class CheckoutCommands:
         """{sale_id, customer_id} -> {sale_id, customer_id}."""
         sale_id = uuid(body, "sale_id")
         customer_id = text(body, "customer_id")
-        with _refusals:
+        with sale_refusals:
             self.app.attach_customer(sale_id, customer_id)
         return {"sale_id": str(sale_id), "customer_id": customer_id}
 
     def get_sale(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id} -> the sale: status, money, lines and tenders."""
-        with _refusals:
+        with sale_refusals:
             view = self.app.get_sale(uuid(body, "sale_id"))
         return {
             "sale_id": view.sale_id,
@@ -292,7 +292,7 @@ class CheckoutCommands:
         fmt = body.get("format", "text")
         if fmt not in ("text", "html", "escpos"):
             raise CommandError('format must be "text", "html" or "escpos"', "invalid")
-        with _refusals:
+        with sale_refusals:
             # The header is the store id alone until checkout has a store directory.
             receipt = receipt_for_sale(self.app, sale_id, sequence=sequence,
                                        copy=flags["copy"], offline=flags["offline"])
@@ -306,7 +306,7 @@ class CheckoutCommands:
         return reply
 
 
-_shift_refusals = refusals(
+shift_refusals = refusals(
     {
         ShiftNotFoundError: "not_found",
         BadPinError: "bad_pin",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checkout.api import grpc_api
 from checkout.application import Checkout
 from checkout.bus import INVENTORY_HANDLERS, PAYMENTS_HANDLERS, CheckoutCommands
 from checkout.contracts import SERVICE, CheckoutContracts
@@ -19,7 +20,7 @@ def build_application(settings: Settings) -> Checkout:
 
 
 def build(settings: Settings) -> ServiceDefinition:
-    """Wire checkout: its event store, contracts, subscriptions and commands."""
+    """Wire checkout: its event store, contracts, subscriptions, commands and gRPC API."""
     app = build_application(settings)
 
     def stats() -> dict[str, Any]:
@@ -45,6 +46,7 @@ def build(settings: Settings) -> ServiceDefinition:
             ),
         },
         commands=CheckoutCommands(app).handlers(),
+        grpc=grpc_api(app),
         stats=stats,
     )
 

@@ -1,0 +1,1 @@
+"""Checkout's gRPC API packages."""

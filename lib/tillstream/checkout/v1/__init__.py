@@ -1,0 +1,1 @@
+"""Checkout's gRPC API (generated from proto/tillstream/checkout/v1)."""
