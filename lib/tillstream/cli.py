@@ -27,6 +27,16 @@ app = typer.Typer(
 )
 events_app = typer.Typer(help="Look at the integration events on the bus.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+
+
+def _add_service_commands() -> None:
+    """Each service's own operator commands (`tillstream payments rotate-key`, ...)."""
+    from payments.cli import app as payments_app
+
+    app.add_typer(payments_app, name="payments", help="Payments operations (card vault).")
+
+
+_add_service_commands()
 console = Console()
 
 

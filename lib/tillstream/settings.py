@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     #: CRM master key (base64, 32 bytes) wrapping each customer's data key; empty means a
     #: development key derived from data_dir, with a warning. Production must set it.
     crm_master_key: str = ""
+    #: Card vault keyring (payments): JSON {"key_id": "base64 of a 32-byte AES key", ...};
+    #: empty means one development key derived from data_dir, with a warning.
+    card_vault_keys: str = ""
+    #: The keyring's key id new vault entries are encrypted under (may be empty when the
+    #: keyring has exactly one key).
+    card_vault_active_key: str = ""
     #: CRM blind-index HMAC key (base64 or text, at least 32 bytes) for phone/email lookups;
     #: empty means a development key derived from data_dir, with a warning.
     crm_index_key: str = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,10 @@ from payments.domainmodel import (
     mask_gift_card,
     payment_id_for,
 )
+from payments.vault import CardVault, RotationProgress, VaultError
 from tillstream.eventstore import ServiceApplication
+
+log = logging.getLogger(__name__)
 
 
 class PaymentNotFoundError(Exception):
@@ -193,9 +197,12 @@ class Payments(ServiceApplication):
         capture_tolerance_percent: int = DEFAULT_CAPTURE_TOLERANCE_PERCENT,
         refund_window: timedelta = DEFAULT_REFUND_WINDOW,
         clock: Callable[[], datetime] | None = None,
+        vault: CardVault | None = None,
     ) -> None:
         """`capture_tolerance_percent`: how far above the authorized amount a completion may
-        go (tips); `refund_window`: how long after its capture a payment may be refunded."""
+        go (tips); `refund_window`: how long after its capture a payment may be refunded;
+        `vault`: where the PAN of every approved card is kept, encrypted (closed with the
+        application); None keeps no PAN at all."""
         if not (isinstance(capture_tolerance_percent, int)
                 and 0 <= capture_tolerance_percent <= 100):
             raise ValueError("capture_tolerance_percent is an integer from 0 to 100")
@@ -207,6 +214,7 @@ class Payments(ServiceApplication):
         self.capture_tolerance_percent = capture_tolerance_percent
         self.refund_window = refund_window
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.vault = vault
         self._totals = PaymentTotals()
         self._totals_lock = threading.Lock()
         self._captured_topic = get_topic(Payment.Captured)
@@ -303,7 +311,41 @@ class Payments(ServiceApplication):
         except IntegrityError:
             # Another attempt recorded the result first; its result is the first result.
             return self._outcome(self._payment(payment_id))
+        if result.approved:
+            self._keep_card(card.token, request.pan)
         return self._outcome(payment)
+
+    def _keep_card(self, token: str, pan: str) -> None:
+        """Keep an approved card's PAN in the vault (encrypted) for the operations that may
+        need it later. After the result is saved: a vault failure never makes a charged
+        payment look failed; it is logged (by token) and the card is simply not kept."""
+        if self.vault is None:
+            return
+        try:
+            self.vault.put(token, pan)
+        except Exception as error:  # never fail a charge for the vault
+            log.error("card %s not kept in the vault: %s", token, type(error).__name__)
+
+    def vaulted_pan(self, card_token: str) -> str | None:
+        """The PAN kept for a card token, for an operation inside payments that needs it
+        (never sent on the bus nor logged); None when the card was not kept."""
+        if self.vault is None:
+            return None
+        return self.vault.pan(card_token)
+
+    def rotate_vault_key(self, key_id: str, max_batches: int | None = None,
+                         batch_size: int | None = None) -> RotationProgress:
+        """Re-encrypt the vault under `key_id` (in the keyring); see CardVault.rotate."""
+        if self.vault is None:
+            raise VaultError("this payments service keeps no card vault")
+        if batch_size is None:
+            return self.vault.rotate(key_id, max_batches=max_batches)
+        return self.vault.rotate(key_id, batch_size=batch_size, max_batches=max_batches)
+
+    def close(self) -> None:
+        super().close()
+        if self.vault is not None:
+            self.vault.close()
 
     def get_payment(self, payment_id: UUID) -> PaymentOutcome:
         return self._outcome(self._payment(payment_id))

@@ -27,12 +27,17 @@ from payments.domainmodel import (
     OperationKeyConflictError,
     PaymentError,
 )
+from payments.vault import VaultError, VaultKeyMissingError
 from tillstream.commands import integer, refusals, text, uuid
 from tillstream.consumer import Handler
 from tillstream.service import CommandError, CommandHandler
 
 #: Upstream event handlers, keyed by protobuf full name: none yet (refunds will need sales).
 HANDLERS: dict[str, Handler] = {}
+
+#: Vault batches one `rotate_vault_key` command re-encrypts at most: the command runs on the
+#: service's single database thread, so a long rotation is many short commands.
+ROTATION_BATCHES_PER_COMMAND = 5
 
 
 # Messages never include card data: the errors raised by payments do not carry it (nor a gift
@@ -46,6 +51,8 @@ _refusals = refusals(
         PaymentInProgressError: "in_progress",
         AcquirerUnavailableError: "unavailable",
         GiftCardInsufficientFundsError: "insufficient_funds",
+        VaultKeyMissingError: "invalid",
+        VaultError: "rejected",
         (IllegalTransitionError, GiftCardIllegalTransitionError): "rejected",
         (PaymentError, GiftCardError): "invalid",
     }
@@ -158,6 +165,7 @@ class PaymentsCommands:
             "block_gift_card": self.block_gift_card,
             "gift_card_balance": self.gift_card_balance,
             "summary": self.summary,
+            "rotate_vault_key": self.rotate_vault_key,
         }
 
     def authorize(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -288,6 +296,21 @@ class PaymentsCommands:
         number = text(body, "number")
         with _refusals:
             return gift_card_reply(self.app.gift_card_balance(number))
+
+    def rotate_vault_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{key_id, max_batches?, batch_size?} -> {key_id, rotated, remaining}: re-encrypt the
+        card vault under `key_id` (already in the service's keyring), at most `max_batches`
+        batches per command (default ROTATION_BATCHES_PER_COMMAND) so payments keep flowing
+        between commands; send it again until `remaining` is 0."""
+        key_id = text(body, "key_id")
+        max_batches = _optional_int(body, "max_batches") or ROTATION_BATCHES_PER_COMMAND
+        batch_size = _optional_int(body, "batch_size")
+        if max_batches < 1 or (batch_size is not None and batch_size < 1):
+            raise CommandError("max_batches and batch_size must be positive", "invalid")
+        with _refusals:
+            progress = self.app.rotate_vault_key(key_id, max_batches=max_batches,
+                                                 batch_size=batch_size)
+        return {"key_id": key_id, "rotated": progress.rotated, "remaining": progress.remaining}
 
     def summary(self, body: dict[str, Any]) -> dict[str, Any]:
         """{} -> {captured_count, captured_total_minor_by_currency, declined_count}."""

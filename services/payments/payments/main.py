@@ -18,6 +18,7 @@ from payments.domainmodel import (
     CardTokenizer,
 )
 from payments.hostlink import HostAcquirer
+from payments.vault import CardVault
 from tillstream.eventstore import event_store_env
 from tillstream.service import ServiceDefinition, run_service
 from tillstream.settings import Settings
@@ -48,9 +49,11 @@ def build_application(
     capture_tolerance_percent: int = DEFAULT_CAPTURE_TOLERANCE_PERCENT,
     refund_window: timedelta = DEFAULT_REFUND_WINDOW,
     clock: Callable[[], datetime] | None = None,
+    vault: CardVault | None = None,
 ) -> Payments:
     """The Payments application on the configured event store, with its policy: how far a
-    completion may exceed its authorization (tips), and how long refunds are allowed."""
+    completion may exceed its authorization (tips), and how long refunds are allowed. The
+    card vault is the configured one (data_dir or PostgreSQL, settings' keyring) unless given."""
     return Payments(
         env=event_store_env(settings, SERVICE),
         acquirer=acquirer or SimulatedAcquirer(),
@@ -58,6 +61,7 @@ def build_application(
         capture_tolerance_percent=capture_tolerance_percent,
         refund_window=refund_window,
         clock=clock,
+        vault=vault or CardVault.open(settings, SERVICE),
     )
 
 

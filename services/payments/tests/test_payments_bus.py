@@ -218,7 +218,7 @@ class TestLifecycleCommands:
             "authorize", "preauthorize", "increment", "capture", "adjust_tip", "void",
             "refund", "reverse", "get_payment", "activate_gift_card", "load_gift_card",
             "redeem_gift_card", "refund_gift_card", "block_gift_card", "gift_card_balance",
-            "summary", "pending_payments", "retry_reversals"}
+            "summary", "pending_payments", "retry_reversals", "rotate_vault_key"}
 
 
 class TestPaymentsContracts:
