@@ -31,9 +31,11 @@ app.add_typer(events_app, name="events")
 
 def _add_service_commands() -> None:
     """Each service's own operator commands (`tillstream payments rotate-key`, ...)."""
+    from inventory.cli import app as inventory_app
     from payments.cli import app as payments_app
 
     app.add_typer(payments_app, name="payments", help="Payments operations (card vault).")
+    app.add_typer(inventory_app, name="inventory", help="Inventory operations (catalog import).")
 
 
 _add_service_commands()

@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from inventory.domainmodel import (
     DEFAULT_TAX_CLASS,
     Product,
     StockItem,
     StoreStock,
+    Transfer,
     validate_token,
 )
+from tillstream.consumer import UnitOfWork
 from tillstream.eventstore import ServiceApplication
 
 
@@ -23,6 +27,14 @@ class ProductNotFoundError(LookupError):
 
 class StockItemNotFoundError(LookupError):
     """The store holds no stock record for this SKU."""
+
+
+class TransferNotFoundError(LookupError):
+    """No transfer has this id."""
+
+
+class TransferConflictError(Exception):
+    """A transfer id already names a different transfer."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,20 @@ class StockLevel:
     received: int
     reorder_point: int
     low: bool
+    damaged: int = 0
+
+
+@dataclass(frozen=True)
+class TransferView:
+    """A transfer as plain values; `received` and `shortfall` are filled once received."""
+
+    transfer_id: str
+    from_store: str
+    to_store: str
+    status: str
+    lines: tuple[tuple[str, int], ...]
+    received: tuple[tuple[str, int], ...]
+    shortfall: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
@@ -144,9 +170,43 @@ class Inventory(ServiceApplication):
         """Goods in for a known product; returns the new quantity on hand."""
         self._product(sku)  # only catalogued goods are received; sales never block, though
         item, index = self.stock_item_for(store_id, sku)
+        # A retried receipt (same supplier reference) records nothing: stock is not doubled.
         item.receive(quantity, reference)
-        self.save(item, index)
+        self._save_changed(item, index)
         return int(item.on_hand)
+
+    def return_stock(
+        self, store_id: str, sku: str, quantity: int, to: str, reference: str
+    ) -> StockLevel:
+        """Goods brought back, to sellable stock (`to="stock"`) or damaged (`"damaged"`)."""
+        self._product(sku)
+        item, index = self.stock_item_for(store_id, sku)
+        item.return_stock(quantity, to, reference)
+        self.save(item, index)
+        return self._level(item)
+
+    def adjust_stock(
+        self, store_id: str, sku: str, delta: int, reason: str, note: str = ""
+    ) -> StockLevel:
+        """A manual correction (waste, theft, damage, correction) of on-hand stock."""
+        self._product(sku)
+        item, index = self.stock_item_for(store_id, sku)
+        item.adjust(delta, reason, note)
+        self.save(item, index)
+        return self._level(item)
+
+    def count_stock(self, store_id: str, sku: str, counted_quantity: int) -> int:
+        """Record a physical count; returns the adjustment it made (counted - on hand)."""
+        self._product(sku)
+        item, index = self.stock_item_for(store_id, sku)
+        delta = item.count(counted_quantity)
+        self.save(item, index)
+        return delta
+
+    def _save_changed(self, *aggregates: Aggregate) -> None:
+        changed = [a for a in aggregates if a.pending_events]
+        if changed:
+            self.save(*changed)
 
     def set_reorder_point(self, store_id: str, sku: str, reorder_point: int) -> int:
         self._product(sku)
@@ -178,6 +238,10 @@ class Inventory(ServiceApplication):
         item: StockItem | None = self.get_or_none(StockItem.create_id(store_id, sku))
         if item is None:
             raise StockItemNotFoundError(f"store {store_id!r} holds no stock of {sku!r}")
+        return self._level(item)
+
+    @staticmethod
+    def _level(item: StockItem) -> StockLevel:
         return StockLevel(
             store_id=item.store_id,
             sku=item.sku,
@@ -186,6 +250,7 @@ class Inventory(ServiceApplication):
             received=item.received,
             reorder_point=item.reorder_point,
             low=item.is_low,
+            damaged=item.damaged,
         )
 
     def stock_summary(self, store_id: str) -> StockSummary:
@@ -199,4 +264,88 @@ class Inventory(ServiceApplication):
             on_hand_total += item.on_hand
         return StockSummary(
             store_id=store_id, items=len(skus), sold_total=sold_total, on_hand_total=on_hand_total
+        )
+
+    # Transfers -------------------------------------------------------------------------
+
+    def request_transfer(
+        self,
+        transfer_id: str,
+        from_store: str,
+        to_store: str,
+        lines: Iterable[tuple[str, int]],
+    ) -> TransferView:
+        """Ask for goods to move between stores; the same request again is a no-op.
+
+        The id is the client's: a retried request finds its transfer, while a different
+        transfer under a used id raises TransferConflictError.
+        """
+        new = Transfer.request(transfer_id, from_store, to_store, lines)
+        for sku in new.lines:
+            self._product(sku)
+        existing: Transfer | None = self.get_or_none(new.id)
+        if existing is not None:
+            if (existing.from_store, existing.to_store, existing.lines) != (
+                new.from_store, new.to_store, new.lines
+            ):
+                raise TransferConflictError(
+                    f"transfer {transfer_id!r} already exists with other stores or lines"
+                )
+            return self._transfer_view(existing)
+        self.save(new)
+        return self._transfer_view(new)
+
+    def ship_transfer(self, transfer_id: str) -> TransferView:
+        """The goods leave: the source store's stock falls, in the same transaction."""
+        uow = UnitOfWork(self)
+        transfer = self._transfer(transfer_id, uow.get)
+        transfer.ship()
+        for sku, quantity in transfer.lines.items():
+            item, index = self.stock_item_for(transfer.from_store, sku, get=uow.get)
+            item.transfer_out(quantity, transfer.transfer_id)
+            uow.add(item)
+            uow.add(index)
+        uow.add(transfer)
+        self._save_changed(*uow.aggregates.values())
+        return self._transfer_view(transfer)
+
+    def receive_transfer(
+        self, transfer_id: str, received_lines: Iterable[tuple[str, int]]
+    ) -> TransferView:
+        """What arrived at the destination goes into its stock; any shortfall is recorded."""
+        uow = UnitOfWork(self)
+        transfer = self._transfer(transfer_id, uow.get)
+        transfer.receive(received_lines)
+        for sku, quantity in transfer.received.items():
+            if quantity > 0:
+                item, index = self.stock_item_for(transfer.to_store, sku, get=uow.get)
+                item.transfer_in(quantity, transfer.transfer_id)
+                uow.add(item)
+                uow.add(index)
+        uow.add(transfer)
+        self._save_changed(*uow.aggregates.values())
+        return self._transfer_view(transfer)
+
+    def get_transfer(self, transfer_id: str) -> TransferView:
+        return self._transfer_view(self._transfer(transfer_id, self.get_or_none))
+
+    @staticmethod
+    def _transfer(transfer_id: str, get: Callable[[UUID], Any]) -> Transfer:
+        transfer: Transfer | None = (
+            get(Transfer.create_id(transfer_id)) if isinstance(transfer_id, str) else None
+        )
+        if transfer is None:
+            raise TransferNotFoundError(f"no transfer {transfer_id!r}")
+        return transfer
+
+    @staticmethod
+    def _transfer_view(transfer: Transfer) -> TransferView:
+        return TransferView(
+            transfer_id=transfer.transfer_id,
+            from_store=transfer.from_store,
+            to_store=transfer.to_store,
+            status=transfer.status,
+            lines=tuple(transfer.lines.items()),
+            received=tuple(transfer.received.items()),
+            shortfall=tuple(transfer.shortfall.items()),
         )

@@ -5,15 +5,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from inventory.application import Inventory, ProductNotFoundError, StockItemNotFoundError
+from inventory.application import (
+    Inventory,
+    ProductNotFoundError,
+    StockItemNotFoundError,
+    StockLevel,
+    TransferConflictError,
+    TransferNotFoundError,
+    TransferView,
+)
+from inventory.catalog_import import import_catalog as import_catalog_rows
+from inventory.catalog_import import rows_from_json
 from inventory.demo import demo_sku, seed_demo_catalog
 from inventory.domainmodel import (
     InvalidProductError,
     InvalidStockMovementError,
+    InvalidTransferError,
     ProductDiscontinuedError,
+    TransferStateError,
 )
 from tillstream.codec import ReceivedEvent
-from tillstream.commands import refusals
+from tillstream.commands import integer, refusals, text
 from tillstream.consumer import Handler, UnitOfWork
 from tillstream.events.v1 import checkout_pb2
 from tillstream.service import CommandHandler
@@ -52,14 +64,40 @@ def consumer_handlers() -> dict[str, Handler]:
 
 _refusals = refusals(
     {
-        (ProductNotFoundError, StockItemNotFoundError): "not_found",
+        (ProductNotFoundError, StockItemNotFoundError, TransferNotFoundError): "not_found",
         ProductDiscontinuedError: "discontinued",
-        (InvalidProductError, InvalidStockMovementError): "invalid",
+        TransferConflictError: "conflict",
+        TransferStateError: "wrong_state",
+        (InvalidProductError, InvalidStockMovementError, InvalidTransferError): "invalid",
     }
 )
 
 
 DEMO_PRODUCTS = 300
+
+
+def _level(level: StockLevel) -> dict[str, Any]:
+    return {"on_hand": level.on_hand, "damaged": level.damaged, "low": level.low}
+
+
+def _lines(payload: dict[str, Any], key: str) -> list[tuple[str, int]]:
+    """`[{"sku": ..., "quantity": ...}, ...]` as (sku, quantity) pairs."""
+    lines = payload[key]
+    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+        raise InvalidTransferError(f"{key} is a list of {{sku, quantity}} objects")
+    return [(text(line, "sku"), integer(line, "quantity")) for line in lines]
+
+
+def _transfer(view: TransferView) -> dict[str, Any]:
+    return {
+        "transfer_id": view.transfer_id,
+        "from_store": view.from_store,
+        "to_store": view.to_store,
+        "status": view.status,
+        "lines": [{"sku": sku, "quantity": qty} for sku, qty in view.lines],
+        "received": [{"sku": sku, "quantity": qty} for sku, qty in view.received],
+        "shortfall": [{"sku": sku, "quantity": qty} for sku, qty in view.shortfall],
+    }
 
 
 def command_handlers(app: Inventory) -> dict[str, CommandHandler]:
@@ -105,6 +143,58 @@ def command_handlers(app: Inventory) -> dict[str, CommandHandler]:
             "on_hand_total": summary.on_hand_total,
         }
 
+    def return_stock(payload: dict[str, Any]) -> dict[str, Any]:
+        level = app.return_stock(
+            text(payload, "store_id"), text(payload, "sku"), integer(payload, "quantity"),
+            text(payload, "to"), text(payload, "reference"),
+        )
+        return _level(level)
+
+    def adjust_stock(payload: dict[str, Any]) -> dict[str, Any]:
+        note = payload.get("note", "")
+        level = app.adjust_stock(
+            text(payload, "store_id"), text(payload, "sku"), integer(payload, "delta"),
+            text(payload, "reason"), note if isinstance(note, str) else str(note),
+        )
+        return _level(level)
+
+    def count_stock(payload: dict[str, Any]) -> dict[str, Any]:
+        store_id, sku = text(payload, "store_id"), text(payload, "sku")
+        delta = app.count_stock(store_id, sku, integer(payload, "counted_quantity"))
+        return {"delta": delta, **_level(app.stock_level(store_id, sku))}
+
+    def request_transfer(payload: dict[str, Any]) -> dict[str, Any]:
+        return _transfer(app.request_transfer(
+            text(payload, "transfer_id"), text(payload, "from_store"),
+            text(payload, "to_store"), _lines(payload, "lines"),
+        ))
+
+    def ship_transfer(payload: dict[str, Any]) -> dict[str, Any]:
+        return _transfer(app.ship_transfer(text(payload, "transfer_id")))
+
+    def receive_transfer(payload: dict[str, Any]) -> dict[str, Any]:
+        return _transfer(app.receive_transfer(
+            text(payload, "transfer_id"), _lines(payload, "lines")
+        ))
+
+    def get_transfer(payload: dict[str, Any]) -> dict[str, Any]:
+        return _transfer(app.get_transfer(text(payload, "transfer_id")))
+
+    def import_catalog(payload: dict[str, Any]) -> dict[str, Any]:
+        """Upsert the rows sent in ONE transaction: all-or-nothing per call.
+
+        `{"rows": [{line, sku, name, price_minor, currency, tax_class, barcodes}], "dry_run"}`
+        -> `{imported, unchanged, rejected: [{line, sku, reason}], dry_run}`. A rejected
+        row is reported and left out; if the save fails, nothing of this call is written.
+        """
+        rows = payload["rows"]
+        if not isinstance(rows, list):
+            raise InvalidProductError("rows is a list of objects")
+        good, bad = rows_from_json(rows)
+        report = import_catalog_rows(app, good, dry_run=bool(payload.get("dry_run", False)))
+        report.rejected = sorted([*bad, *report.rejected], key=lambda r: r.line)
+        return report.to_json()
+
     def seed_demo(payload: dict[str, Any]) -> dict[str, Any]:
         """The demo catalog and opening stock for a store (idempotent): `up` calls it."""
         count = int(payload.get("products", DEMO_PRODUCTS))
@@ -113,6 +203,7 @@ def command_handlers(app: Inventory) -> dict[str, CommandHandler]:
 
     handlers = [
         upsert_product, discontinue_product, receive, set_reorder_point, stock, stock_summary,
-        seed_demo,
+        seed_demo, return_stock, adjust_stock, count_stock, request_transfer, ship_transfer,
+        receive_transfer, get_transfer, import_catalog,
     ]
     return {fn.__name__: _refusals(fn) for fn in handlers}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from inventory.domainmodel import Product, StockItem
+from typing import Any
+
+from google.protobuf.message import Message
+
+from inventory.domainmodel import Product, StockItem, Transfer
 from tillstream.codec import CHAIN, IntegrationEvent, subject
 from tillstream.events.v1 import common_pb2, inventory_pb2
 
@@ -10,7 +14,13 @@ SERVICE = "inventory"
 
 
 class InventoryContracts:
-    """Maps catalog and stock events to ProductUpserted, StockChanged and StockLow."""
+    """Maps catalog, stock and transfer events to their integration events.
+
+    Stock: receipts, sales and transfer movements are StockChanged (on ...stock.changed);
+    adjustments, counts and returns have their own messages (...stock.adjusted, .counted,
+    .returned). Transfers: inventory.<source store>.transfer.requested and .shipped,
+    inventory.<destination store>.transfer.received.
+    """
 
     def to_integration(self, domain_event: object) -> IntegrationEvent | None:
         if isinstance(domain_event, Product.Created):
@@ -25,6 +35,76 @@ class InventoryContracts:
             return self._stock_changed(
                 domain_event, -domain_event.quantity, "sale", domain_event.sale_id
             )
+        if isinstance(domain_event, StockItem.TransferredOut):
+            return self._stock_changed(
+                domain_event, -domain_event.quantity, "transfer_out", domain_event.transfer_id
+            )
+        if isinstance(domain_event, StockItem.TransferredIn):
+            return self._stock_changed(
+                domain_event, domain_event.quantity, "transfer_in", domain_event.transfer_id
+            )
+        if isinstance(domain_event, StockItem.Adjusted):
+            return self._event(domain_event.store_id, "stock", "adjusted", domain_event,
+                               inventory_pb2.StockAdjusted(
+                                   store_id=domain_event.store_id,
+                                   sku=domain_event.sku,
+                                   delta=domain_event.delta,
+                                   on_hand=domain_event.on_hand,
+                                   reason=domain_event.reason,
+                                   note=domain_event.note,
+                               ))
+        if isinstance(domain_event, StockItem.Counted):
+            return self._event(domain_event.store_id, "stock", "counted", domain_event,
+                               inventory_pb2.StockCounted(
+                                   store_id=domain_event.store_id,
+                                   sku=domain_event.sku,
+                                   counted_quantity=domain_event.counted_quantity,
+                                   previous_on_hand=domain_event.previous_on_hand,
+                                   delta=domain_event.delta,
+                                   on_hand=domain_event.counted_quantity,
+                               ))
+        if isinstance(domain_event, StockItem.Returned):
+            return self._event(domain_event.store_id, "stock", "returned", domain_event,
+                               inventory_pb2.StockReturned(
+                                   store_id=domain_event.store_id,
+                                   sku=domain_event.sku,
+                                   quantity=domain_event.quantity,
+                                   disposition=domain_event.to,
+                                   reference=domain_event.reference,
+                                   on_hand=domain_event.on_hand,
+                                   damaged=domain_event.damaged,
+                               ))
+        if isinstance(domain_event, Transfer.Requested):
+            return self._event(domain_event.from_store, "transfer", "requested", domain_event,
+                               inventory_pb2.TransferRequested(
+                                   transfer_id=domain_event.transfer_id,
+                                   from_store=domain_event.from_store,
+                                   to_store=domain_event.to_store,
+                                   lines=_lines(domain_event.lines),
+                               ))
+        if isinstance(domain_event, Transfer.Shipped):
+            return self._event(domain_event.from_store, "transfer", "shipped", domain_event,
+                               inventory_pb2.TransferShipped(
+                                   transfer_id=domain_event.transfer_id,
+                                   from_store=domain_event.from_store,
+                                   to_store=domain_event.to_store,
+                                   lines=_lines(domain_event.lines),
+                               ))
+        if isinstance(domain_event, Transfer.Received):
+            return self._event(domain_event.to_store, "transfer", "received", domain_event,
+                               inventory_pb2.TransferReceived(
+                                   transfer_id=domain_event.transfer_id,
+                                   from_store=domain_event.from_store,
+                                   to_store=domain_event.to_store,
+                                   lines=[
+                                       inventory_pb2.TransferReceivedLine(
+                                           sku=sku, shipped=shipped, received=got,
+                                           shortfall=short,
+                                       )
+                                       for sku, shipped, got, short in domain_event.lines
+                                   ],
+                                   shortfall_total=domain_event.shortfall_total,
+                               ))
         if isinstance(domain_event, StockItem.LowStockSignalled):
             message = inventory_pb2.StockLow(
                 store_id=domain_event.store_id,
@@ -40,6 +120,17 @@ class InventoryContracts:
             )
         # StockItem.Created, ReorderPointSet and the StoreStock index stay private.
         return None
+
+    @staticmethod
+    def _event(
+        store_id: str, aggregate: str, name: str, domain_event: Any, message: Message
+    ) -> IntegrationEvent:
+        return IntegrationEvent(
+            subject=subject(SERVICE, store_id, aggregate, name),
+            message=message,
+            store_id=store_id,
+            occurred_at=domain_event.timestamp,
+        )
 
     @staticmethod
     def _product_upserted(
@@ -64,7 +155,13 @@ class InventoryContracts:
 
     @staticmethod
     def _stock_changed(
-        domain_event: StockItem.Received | StockItem.Sold, delta: int, reason: str, reference: str
+        domain_event: StockItem.Received
+        | StockItem.Sold
+        | StockItem.TransferredOut
+        | StockItem.TransferredIn,
+        delta: int,
+        reason: str,
+        reference: str,
     ) -> IntegrationEvent:
         message = inventory_pb2.StockChanged(
             store_id=domain_event.store_id,
@@ -80,3 +177,7 @@ class InventoryContracts:
             store_id=domain_event.store_id,
             occurred_at=domain_event.timestamp,
         )
+
+
+def _lines(lines: list[list[Any]]) -> list[inventory_pb2.TransferLine]:
+    return [inventory_pb2.TransferLine(sku=sku, quantity=quantity) for sku, quantity in lines]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -39,6 +40,24 @@ class ProductDiscontinuedError(Exception):
 
 class InvalidStockMovementError(ValueError):
     """A stock quantity, reference, store id or reorder point is not acceptable."""
+
+
+class DuplicateReceiptError(InvalidStockMovementError):
+    """A supplier reference already received for this item, with a different quantity."""
+
+
+class InvalidTransferError(ValueError):
+    """A transfer's stores, lines or received quantities are not acceptable."""
+
+
+class TransferStateError(Exception):
+    """The transfer is not in a state that allows this step (e.g. receiving before shipping)."""
+
+
+#: Why stock was adjusted by hand.
+ADJUSTMENT_REASONS = frozenset({"waste", "theft", "damage", "correction"})
+#: Where returned goods go: back to sellable stock, or to the damaged pile.
+RETURN_DISPOSITIONS = frozenset({"stock", "damaged"})
 
 
 def gtin_check_digit(body: str) -> int:
@@ -286,6 +305,46 @@ class StockItem(Aggregate):
         on_hand: int
         reorder_point: int
 
+    class Returned(Aggregate.Event):
+        store_id: str
+        sku: str
+        quantity: int
+        to: str
+        reference: str
+        on_hand: int
+        damaged: int
+
+    class Adjusted(Aggregate.Event):
+        store_id: str
+        sku: str
+        delta: int
+        reason: str
+        note: str
+        on_hand: int
+
+    class Counted(Aggregate.Event):
+        """A physical count: it records the count and the adjustment it yields (delta)."""
+
+        store_id: str
+        sku: str
+        counted_quantity: int
+        previous_on_hand: int
+        delta: int
+
+    class TransferredOut(Aggregate.Event):
+        store_id: str
+        sku: str
+        quantity: int
+        transfer_id: str
+        on_hand: int
+
+    class TransferredIn(Aggregate.Event):
+        store_id: str
+        sku: str
+        quantity: int
+        transfer_id: str
+        on_hand: int
+
     @staticmethod
     def create_id(store_id: str, sku: str) -> UUID:
         return uuid5(INVENTORY_NAMESPACE, f"{store_id}:{sku}")
@@ -311,6 +370,9 @@ class StockItem(Aggregate):
         self.received = 0
         self.sold = 0
         self.oversold_sales = 0
+        self.damaged = 0
+        # Supplier reference -> quantity received under it: a retried receipt adds nothing.
+        self.receipts: dict[str, int] = {}
         # True once the low-stock signal has been raised for the current dip.
         self.low_signalled = False
 
@@ -318,11 +380,24 @@ class StockItem(Aggregate):
     def is_low(self) -> bool:
         return self.on_hand <= self.reorder_point
 
-    def receive(self, quantity: int, reference: str) -> None:
-        """Goods in: a delivery, identified by the supplier's reference."""
+    def receive(self, quantity: int, reference: str) -> bool:
+        """Goods in: a delivery, identified by the supplier's reference.
+
+        The reference deduplicates: receiving it again with the same quantity (a retry)
+        records nothing and returns False; with another quantity it raises
+        DuplicateReceiptError. Returns True when the receipt was recorded.
+        """
         _validate_quantity(quantity)
         if not isinstance(reference, str) or not reference.strip():
             raise InvalidStockMovementError("a receipt needs a reference")
+        already = self.receipts.get(reference)
+        if already is not None:
+            if already != quantity:
+                raise DuplicateReceiptError(
+                    f"reference {reference!r} was already received for {self.sku} in "
+                    f"{self.store_id} with quantity {already}, not {quantity}"
+                )
+            return False
         self._received(
             store_id=self.store_id,
             sku=self.sku,
@@ -331,6 +406,7 @@ class StockItem(Aggregate):
             on_hand=self.on_hand + quantity,
         )
         self._signal_if_low()
+        return True
 
     @event(Received)
     def _received(
@@ -338,6 +414,7 @@ class StockItem(Aggregate):
     ) -> None:
         self.on_hand = on_hand
         self.received += quantity
+        self.receipts[reference] = self.receipts.get(reference, 0) + quantity
         if not self.is_low:
             self.low_signalled = False
 
@@ -365,6 +442,139 @@ class StockItem(Aggregate):
         self.sold += quantity
         if oversold:
             self.oversold_sales += 1
+
+    def return_stock(self, quantity: int, to: str, reference: str) -> None:
+        """Goods brought back: to sellable stock (on hand rises) or to the damaged pile."""
+        _validate_quantity(quantity)
+        if to not in RETURN_DISPOSITIONS:
+            raise InvalidStockMovementError(
+                f"returned goods go to one of {sorted(RETURN_DISPOSITIONS)}, not {to!r}"
+            )
+        if not isinstance(reference, str) or not reference.strip():
+            raise InvalidStockMovementError("a return needs a reference")
+        to_stock = to == "stock"
+        self._returned(
+            store_id=self.store_id,
+            sku=self.sku,
+            quantity=quantity,
+            to=to,
+            reference=reference,
+            on_hand=self.on_hand + (quantity if to_stock else 0),
+            damaged=self.damaged + (0 if to_stock else quantity),
+        )
+
+    @event(Returned)
+    def _returned(
+        self,
+        store_id: str,
+        sku: str,
+        quantity: int,
+        to: str,
+        reference: str,
+        on_hand: int,
+        damaged: int,
+    ) -> None:
+        self.on_hand = on_hand
+        self.damaged = damaged
+        self._rearm_if_not_low()
+
+    def adjust(self, delta: int, reason: str, note: str = "") -> None:
+        """A manual correction of on-hand stock by `delta` (non-zero), for a stated reason."""
+        if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
+            raise InvalidStockMovementError(f"delta must be a non-zero integer: {delta!r}")
+        if reason not in ADJUSTMENT_REASONS:
+            raise InvalidStockMovementError(
+                f"reason must be one of {sorted(ADJUSTMENT_REASONS)}, not {reason!r}"
+            )
+        if not isinstance(note, str):
+            raise InvalidStockMovementError("note must be a string")
+        self._adjusted(
+            store_id=self.store_id,
+            sku=self.sku,
+            delta=delta,
+            reason=reason,
+            note=note,
+            on_hand=self.on_hand + delta,
+        )
+        self._signal_if_low()
+
+    @event(Adjusted)
+    def _adjusted(
+        self, store_id: str, sku: str, delta: int, reason: str, note: str, on_hand: int
+    ) -> None:
+        self.on_hand = on_hand
+        self._rearm_if_not_low()
+
+    def count(self, counted_quantity: int) -> int:
+        """A physical count: on hand becomes `counted_quantity`; returns the adjustment.
+
+        The count is recorded even when it matches (delta 0): a confirmed count is a fact.
+        """
+        if (
+            not isinstance(counted_quantity, int)
+            or isinstance(counted_quantity, bool)
+            or counted_quantity < 0
+        ):
+            raise InvalidStockMovementError(
+                f"counted_quantity must be a non-negative integer: {counted_quantity!r}"
+            )
+        delta = counted_quantity - self.on_hand
+        self._counted(
+            store_id=self.store_id,
+            sku=self.sku,
+            counted_quantity=counted_quantity,
+            previous_on_hand=self.on_hand,
+            delta=delta,
+        )
+        self._signal_if_low()
+        return delta
+
+    @event(Counted)
+    def _counted(
+        self, store_id: str, sku: str, counted_quantity: int, previous_on_hand: int, delta: int
+    ) -> None:
+        self.on_hand = counted_quantity
+        self._rearm_if_not_low()
+
+    def transfer_out(self, quantity: int, transfer_id: str) -> None:
+        """Stock leaves for another store (a shipped transfer); like a sale, never refused."""
+        _validate_quantity(quantity)
+        self._transferred_out(
+            store_id=self.store_id,
+            sku=self.sku,
+            quantity=quantity,
+            transfer_id=transfer_id,
+            on_hand=self.on_hand - quantity,
+        )
+        self._signal_if_low()
+
+    @event(TransferredOut)
+    def _transferred_out(
+        self, store_id: str, sku: str, quantity: int, transfer_id: str, on_hand: int
+    ) -> None:
+        self.on_hand = on_hand
+
+    def transfer_in(self, quantity: int, transfer_id: str) -> None:
+        """Stock arrives from another store (a received transfer)."""
+        _validate_quantity(quantity)
+        self._transferred_in(
+            store_id=self.store_id,
+            sku=self.sku,
+            quantity=quantity,
+            transfer_id=transfer_id,
+            on_hand=self.on_hand + quantity,
+        )
+
+    @event(TransferredIn)
+    def _transferred_in(
+        self, store_id: str, sku: str, quantity: int, transfer_id: str, on_hand: int
+    ) -> None:
+        self.on_hand = on_hand
+        self._rearm_if_not_low()
+
+    def _rearm_if_not_low(self) -> None:
+        if not self.is_low:
+            self.low_signalled = False
 
     def set_reorder_point(self, reorder_point: int) -> None:
         """Change the level at or below which stock counts as low."""
@@ -438,3 +648,176 @@ class StoreStock(Aggregate):
     @event("SkuAdded")
     def _added(self, sku: str) -> None:
         self.skus.append(sku)
+
+
+TransferLines = list[tuple[str, int]]
+
+
+def _transfer_lines(lines: Iterable[tuple[str, int]], what: str) -> TransferLines:
+    if isinstance(lines, (str, bytes)):
+        raise InvalidTransferError(f"{what} is a list of (sku, quantity)")
+    result: dict[str, int] = {}
+    for line in lines:
+        try:
+            sku, quantity = line
+        except (TypeError, ValueError) as exc:
+            raise InvalidTransferError(f"{what}: {line!r} is not (sku, quantity)") from exc
+        try:
+            validate_token(sku, "sku")
+        except InvalidStockMovementError as exc:
+            raise InvalidTransferError(str(exc)) from exc
+        if sku in result:
+            raise InvalidTransferError(f"{what}: SKU {sku!r} appears twice")
+        result[sku] = quantity
+    return list(result.items())
+
+
+class Transfer(Aggregate):
+    """Goods moving between two stores: requested, shipped (in transit), received.
+
+    Shipping takes the stock out of the source store and receiving puts what arrived into
+    the destination; the application saves the transfer and those stock items together.
+    A receipt may be short: the shortfall per line is recorded, never silently lost.
+    """
+
+    REQUESTED = "requested"
+    SHIPPED = "shipped"
+    RECEIVED = "received"
+
+    class Requested(Aggregate.Created):
+        transfer_id: str
+        from_store: str
+        to_store: str
+        lines: list[list[Any]]
+
+    class Shipped(Aggregate.Event):
+        transfer_id: str
+        from_store: str
+        to_store: str
+        lines: list[list[Any]]
+
+    class Received(Aggregate.Event):
+        """`lines` are [sku, shipped, received, shortfall]."""
+
+        transfer_id: str
+        from_store: str
+        to_store: str
+        lines: list[list[Any]]
+        shortfall_total: int
+
+    @staticmethod
+    def create_id(transfer_id: str) -> UUID:
+        return uuid5(INVENTORY_NAMESPACE, f"transfer:{transfer_id}")
+
+    @classmethod
+    def request(
+        cls,
+        transfer_id: str,
+        from_store: str,
+        to_store: str,
+        lines: Iterable[tuple[str, int]],
+    ) -> Transfer:
+        try:
+            validate_token(transfer_id, "transfer_id")
+            validate_token(from_store, "from_store")
+            validate_token(to_store, "to_store")
+        except InvalidStockMovementError as exc:
+            raise InvalidTransferError(str(exc)) from exc
+        if from_store == to_store:
+            raise InvalidTransferError("a transfer goes between two different stores")
+        checked = _transfer_lines(lines, "lines")
+        if not checked:
+            raise InvalidTransferError("a transfer needs at least one line")
+        for sku, quantity in checked:
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+                raise InvalidTransferError(
+                    f"quantity of {sku} must be a positive integer: {quantity!r}"
+                )
+        return cls._create(
+            cls.Requested,
+            id=cls.create_id(transfer_id),
+            transfer_id=transfer_id,
+            from_store=from_store,
+            to_store=to_store,
+            lines=[[sku, quantity] for sku, quantity in checked],
+        )
+
+    def __init__(
+        self, transfer_id: str, from_store: str, to_store: str, lines: list[list[Any]]
+    ) -> None:
+        self.transfer_id = transfer_id
+        self.from_store = from_store
+        self.to_store = to_store
+        self.lines: dict[str, int] = {str(sku): int(qty) for sku, qty in lines}
+        self.status = self.REQUESTED
+        self.received: dict[str, int] = {}
+        self.shortfall: dict[str, int] = {}
+
+    def ship(self) -> None:
+        """The goods leave the source store; only a requested transfer can ship."""
+        if self.status != self.REQUESTED:
+            raise TransferStateError(
+                f"transfer {self.transfer_id} is {self.status}; only a requested one ships"
+            )
+        self._shipped(
+            transfer_id=self.transfer_id,
+            from_store=self.from_store,
+            to_store=self.to_store,
+            lines=[[sku, quantity] for sku, quantity in self.lines.items()],
+        )
+
+    @event(Shipped)
+    def _shipped(
+        self, transfer_id: str, from_store: str, to_store: str, lines: list[list[Any]]
+    ) -> None:
+        self.status = self.SHIPPED
+
+    def receive(self, received_lines: Iterable[tuple[str, int]]) -> dict[str, int]:
+        """What arrived at the destination; a shipped line left out arrived as zero.
+
+        Returns the shortfall per SKU (only SKUs that came short). Receiving more than was
+        shipped, or a SKU the transfer does not carry, is refused.
+        """
+        if self.status != self.SHIPPED:
+            raise TransferStateError(
+                f"transfer {self.transfer_id} is {self.status}; only a shipped one is received"
+            )
+        arrived = dict(_transfer_lines(received_lines, "received lines"))
+        for sku, quantity in arrived.items():
+            if sku not in self.lines:
+                raise InvalidTransferError(f"transfer {self.transfer_id} carries no {sku!r}")
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+                raise InvalidTransferError(
+                    f"received quantity of {sku} must be a non-negative integer: {quantity!r}"
+                )
+            if quantity > self.lines[sku]:
+                raise InvalidTransferError(
+                    f"received {quantity} of {sku} but only {self.lines[sku]} were shipped"
+                )
+        lines: list[list[Any]] = []
+        for sku, shipped in self.lines.items():
+            got = arrived.get(sku, 0)
+            lines.append([sku, shipped, got, shipped - got])
+        self._received(
+            transfer_id=self.transfer_id,
+            from_store=self.from_store,
+            to_store=self.to_store,
+            lines=lines,
+            shortfall_total=sum(int(line[3]) for line in lines),
+        )
+        return dict(self.shortfall)
+
+    @event(Received)
+    def _received(
+        self,
+        transfer_id: str,
+        from_store: str,
+        to_store: str,
+        lines: list[list[Any]],
+        shortfall_total: int,
+    ) -> None:
+        self.status = self.RECEIVED
+        for sku, _shipped, got, short in lines:
+            self.received[str(sku)] = int(got)
+            if int(short):
+                self.shortfall[str(sku)] = int(short)

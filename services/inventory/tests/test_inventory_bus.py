@@ -157,3 +157,112 @@ def test_seed_demo_is_idempotent_and_lists_skus_in_stock(app: Inventory) -> None
     assert again == {"changed": 0, "skus": first["skus"]}
     for sku in first["skus"]:
         assert commands["stock"]({"store_id": "s001", "sku": sku})["on_hand"] > 0
+
+
+class TestMovementAndTransferCommands:
+    @pytest.fixture
+    def commands(self, app: Inventory) -> dict:  # type: ignore[type-arg]
+        commands = command_handlers(app)
+        for sku in ("A", "B"):
+            commands["upsert_product"](
+                {"sku": sku, "name": sku, "price_minor": 1, "currency": "EUR"})
+            commands["receive"](
+                {"store_id": "s001", "sku": sku, "quantity": 10, "reference": "PO-1"})
+        return commands
+
+    def test_retried_receive(self, commands: dict) -> None:  # type: ignore[type-arg]
+        body = {"store_id": "s001", "sku": "A", "quantity": 10, "reference": "PO-1"}
+        assert commands["receive"](body) == {"on_hand": 10}
+        with pytest.raises(CommandError) as refused:
+            commands["receive"]({**body, "quantity": 11})
+        assert refused.value.code == "invalid"
+
+    def test_return_adjust_count(self, commands: dict) -> None:  # type: ignore[type-arg]
+        stock = {"store_id": "s001", "sku": "A"}
+        assert commands["return_stock"](
+            {**stock, "quantity": 2, "to": "damaged", "reference": "R1"}) == {
+            "on_hand": 10, "damaged": 2, "low": False}
+        assert commands["adjust_stock"](
+            {**stock, "delta": -4, "reason": "waste", "note": "mould"})["on_hand"] == 6
+        assert commands["count_stock"]({**stock, "counted_quantity": 5}) == {
+            "delta": -1, "on_hand": 5, "damaged": 2, "low": False}
+
+    def test_transfer_flow(self, commands: dict) -> None:  # type: ignore[type-arg]
+        reply = commands["request_transfer"]({
+            "transfer_id": "T1", "from_store": "s001", "to_store": "s002",
+            "lines": [{"sku": "A", "quantity": 4}, {"sku": "B", "quantity": 1}]})
+        assert reply["status"] == "requested"
+        assert commands["ship_transfer"]({"transfer_id": "T1"})["status"] == "shipped"
+        assert commands["stock"]({"store_id": "s001", "sku": "A"})["on_hand"] == 6
+        reply = commands["receive_transfer"](
+            {"transfer_id": "T1", "lines": [{"sku": "A", "quantity": 3}]})
+        assert reply["shortfall"] == [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}]
+        assert reply["received"] == [{"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 0}]
+        assert commands["get_transfer"]({"transfer_id": "T1"}) == reply
+        assert commands["stock"]({"store_id": "s002", "sku": "A"})["on_hand"] == 3
+
+    @pytest.mark.parametrize(
+        ("command", "payload", "code"),
+        [
+            ("get_transfer", {"transfer_id": "T9"}, "not_found"),
+            ("ship_transfer", {"transfer_id": "T9"}, "not_found"),
+            ("ship_transfer", {}, "invalid"),
+            ("request_transfer", {"transfer_id": "T1", "from_store": "s001",
+                                  "to_store": "s001", "lines": [{"sku": "A", "quantity": 1}]},
+             "invalid"),
+            ("request_transfer", {"transfer_id": "T1", "from_store": "s001",
+                                  "to_store": "s002", "lines": [["A", 1]]}, "invalid"),
+            ("request_transfer", {"transfer_id": "T1", "from_store": "s001",
+                                  "to_store": "s002", "lines": [{"sku": "A", "quantity": "1"}]},
+             "invalid"),
+            ("request_transfer", {"transfer_id": "T1", "from_store": "s001",
+                                  "to_store": "s002", "lines": [{"sku": "Z", "quantity": 1}]},
+             "not_found"),
+            ("adjust_stock", {"store_id": "s001", "sku": "A", "delta": 1, "reason": "x"},
+             "invalid"),
+            ("count_stock", {"store_id": "s001", "sku": "A", "counted_quantity": -1},
+             "invalid"),
+            ("return_stock", {"store_id": "s001", "sku": "A", "quantity": 1, "to": "bin",
+                              "reference": "R"}, "invalid"),
+            ("import_catalog", {"rows": "nope"}, "invalid"),
+            ("import_catalog", {}, "invalid"),
+        ],
+    )
+    def test_refusals(self, commands: dict, command: str, payload: dict, code: str) -> None:  # type: ignore[type-arg]
+        with pytest.raises(CommandError) as refused:
+            commands[command](payload)
+        assert refused.value.code == code
+
+    def test_transfer_state_and_conflict(self, commands: dict) -> None:  # type: ignore[type-arg]
+        request = {"transfer_id": "T1", "from_store": "s001", "to_store": "s002",
+                   "lines": [{"sku": "A", "quantity": 1}]}
+        commands["request_transfer"](request)
+        with pytest.raises(CommandError) as refused:
+            commands["receive_transfer"]({"transfer_id": "T1", "lines": []})
+        assert refused.value.code == "wrong_state"
+        with pytest.raises(CommandError) as refused:
+            commands["request_transfer"]({**request, "to_store": "s003"})
+        assert refused.value.code == "conflict"
+
+    def test_import_catalog(self, commands: dict, app: Inventory) -> None:  # type: ignore[type-arg]
+        rows = [
+            {"line": 2, "sku": "C", "name": "Cheese", "price_minor": 300, "currency": "EUR",
+             "tax_class": None, "barcodes": ["96385074"]},
+            {"line": 3, "sku": "D", "name": "D", "price_minor": -1, "currency": "EUR"},
+            {"line": 4, "sku": "E"},
+            "junk",
+        ]
+        stored = app.events_stored()
+        dry = commands["import_catalog"]({"rows": rows, "dry_run": True})
+        assert dry["imported"] == 1 and dry["dry_run"] is True
+        assert app.events_stored() == stored
+        reply = commands["import_catalog"]({"rows": rows})
+        assert (reply["imported"], reply["unchanged"]) == (1, 0)
+        rejected = {(r["line"], r["sku"]): r["reason"] for r in reply["rejected"]}
+        assert set(rejected) == {(3, "D"), (3, ""), (4, "E")}  # "junk" is the 4th (index 3)
+        assert "price_minor" in rejected[(3, "D")]
+        assert "JSON object" in rejected[(3, "")]
+        assert "malformed" in rejected[(4, "E")]
+        assert app.get_product("C").barcodes == ("96385074",)
+        again = commands["import_catalog"]({"rows": rows[:1]})
+        assert (again["imported"], again["unchanged"], again["rejected"]) == (0, 1, [])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inventory.contracts import InventoryContracts
-from inventory.domainmodel import Product, StockItem, StoreStock
+from inventory.domainmodel import Product, StockItem, StoreStock, Transfer
 from tillstream.codec import CHAIN
 from tillstream.events.v1 import inventory_pb2
 
@@ -75,3 +75,65 @@ def test_private_events() -> None:
     assert mapped["ReorderPointSet"] is None
     assert mapped["SkuAdded"] is None
     assert mapped["LowStockSignalled"] is not None  # raising the point above 0 stock
+
+
+def _only(stock: StockItem | Transfer):  # type: ignore[no-untyped-def]
+    integrations = [contracts.to_integration(e) for e in stock.collect_events()]
+    assert all(i is not None for i in integrations)
+    return integrations
+
+
+def test_stock_movements_have_their_own_events() -> None:
+    item = StockItem.create("s001", "A")
+    item.receive(10, "PO-1")
+    item.collect_events()
+    item.adjust(-2, "theft", "shelf 4")
+    item.count(9)
+    item.return_stock(1, "damaged", "RET-1")
+    adjusted, counted, returned = _only(item)
+    assert adjusted.subject == "inventory.s001.stock.adjusted"
+    assert isinstance(adjusted.message, inventory_pb2.StockAdjusted)
+    assert (adjusted.message.delta, adjusted.message.reason, adjusted.message.note,
+            adjusted.message.on_hand) == (-2, "theft", "shelf 4", 8)
+    assert counted.subject == "inventory.s001.stock.counted"
+    assert isinstance(counted.message, inventory_pb2.StockCounted)
+    assert (counted.message.counted_quantity, counted.message.previous_on_hand,
+            counted.message.delta, counted.message.on_hand) == (9, 8, 1, 9)
+    assert returned.subject == "inventory.s001.stock.returned"
+    assert isinstance(returned.message, inventory_pb2.StockReturned)
+    assert (returned.message.disposition, returned.message.on_hand,
+            returned.message.damaged, returned.message.reference) == ("damaged", 9, 1, "RET-1")
+
+
+def test_transfer_movements_are_stock_changes() -> None:
+    item = StockItem.create("s001", "A")
+    item.collect_events()
+    item.transfer_out(2, "T1")
+    item.transfer_in(1, "T2")
+    out, low, into = _only(item)
+    assert low.subject == "inventory.s001.stock.low"
+    assert out.subject == into.subject == "inventory.s001.stock.changed"
+    assert (out.message.delta, out.message.reason, out.message.reference) == (
+        -2, "transfer_out", "T1")
+    assert (into.message.delta, into.message.reason, into.message.on_hand) == (
+        1, "transfer_in", -1)
+
+
+def test_transfer_events() -> None:
+    transfer = Transfer.request("T1", "s001", "s002", [("A", 5), ("B", 2)])
+    transfer.ship()
+    transfer.receive([("A", 4), ("B", 2)])
+    requested, shipped, received = _only(transfer)
+    assert requested.subject == "inventory.s001.transfer.requested"
+    assert isinstance(requested.message, inventory_pb2.TransferRequested)
+    assert [(x.sku, x.quantity) for x in requested.message.lines] == [("A", 5), ("B", 2)]
+    assert shipped.subject == "inventory.s001.transfer.shipped"
+    assert isinstance(shipped.message, inventory_pb2.TransferShipped)
+    assert received.subject == "inventory.s002.transfer.received"
+    assert received.store_id == "s002"
+    message = received.message
+    assert isinstance(message, inventory_pb2.TransferReceived)
+    assert message.shortfall_total == 1
+    assert [(x.sku, x.shipped, x.received, x.shortfall) for x in message.lines] == [
+        ("A", 5, 4, 1), ("B", 2, 2, 0)]
+    assert inventory_pb2.TransferReceived.FromString(message.SerializeToString()) == message
