@@ -3,6 +3,7 @@ the cashiers' shifts that a lane must have open to sell."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -10,19 +11,26 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from checkout.domainmodel import (
+    CHAIN,
+    PROMOTION_BOOK_ID,
     BadPinError,
     Cashier,
     CashierError,
+    DiscountApproval,
     LaneState,
     PriceEntry,
+    PromotionBook,
     Sale,
     SaleError,
     Shift,
     ShiftReport,
+    TaxTable,
     cashier_key,
     lane_key,
     price_entry_id,
+    tax_table_id,
 )
+from checkout.pricing import Pricing, Promotion, TaxRate
 from tillstream.eventstore import ServiceApplication
 
 
@@ -85,6 +93,55 @@ class SaleView:
     lines: list[dict[str, Any]] = field(default_factory=list)
     tenders: list[dict[str, Any]] = field(default_factory=list)
     shift_id: str = ""
+    subtotal_minor: int = 0
+    discount_minor: int = 0
+    #: all taxes; `taxes` says which are included in prices and which are added
+    tax_minor: int = 0
+    taxes: list[dict[str, Any]] = field(default_factory=list)
+    discounts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _pricing_view(sale: Sale) -> dict[str, Any]:
+    """Lines (with their discounts and taxes), discounts, taxes and totals of a sale."""
+    pricing: Pricing = sale.pricing
+    lines = []
+    for line in sorted(sale.lines.values(), key=lambda ln: ln.line_no):
+        priced = pricing.by_line[line.line_no]
+        lines.append({
+            **line.as_dict(),
+            "discount_minor": priced.discount_minor,
+            "net_minor": priced.net_minor,
+            "tax_minor": priced.tax_minor,
+            "gross_minor": priced.gross_minor,
+        })
+    return {
+        "lines": lines,
+        "subtotal_minor": pricing.subtotal_minor,
+        "discount_minor": pricing.discount_minor,
+        "tax_minor": pricing.tax_minor,
+        "total_minor": pricing.total_minor,
+        "taxes": [
+            {"tax_class": t.tax_class, "name": t.name, "rate_bp": t.rate_bp, "mode": t.mode,
+             "taxable_minor": t.base_minor, "amount_minor": t.tax_minor}
+            for t in pricing.taxes
+        ],
+        "discounts": [
+            {"label": d.label, "kind": d.kind, "line_no": d.line_no,
+             "promotion_id": d.promotion_id, "amount_minor": d.amount_minor}
+            for d in pricing.discounts
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class BasketTotals:
+    """What the lane shows after changing the basket."""
+
+    total_minor: int
+    subtotal_minor: int
+    discount_minor: int
+    tax_minor: int
+    currency: str
 
 
 #: Sales a page of `list_sales` holds at most.
@@ -105,6 +162,44 @@ class Checkout(ServiceApplication):
     """Sales rung up on the lanes, and the price replica they are priced from."""
 
     name = "checkout"
+
+    #: Discounts above these need a supervisor id (env CHECKOUT_DISCOUNT_APPROVAL_BP and
+    #: CHECKOUT_DISCOUNT_APPROVAL_MINOR override them).
+    DISCOUNT_APPROVAL_BP = 20_00
+    DISCOUNT_APPROVAL_MINOR = 50_00
+
+    @property
+    def discount_approval(self) -> DiscountApproval:
+        return DiscountApproval(
+            int(self.env.get("CHECKOUT_DISCOUNT_APPROVAL_BP", self.DISCOUNT_APPROVAL_BP)),
+            int(self.env.get("CHECKOUT_DISCOUNT_APPROVAL_MINOR",
+                             self.DISCOUNT_APPROVAL_MINOR)),
+        )
+
+    def promotions_now(self) -> list[Promotion]:
+        """The replica's promotions in effect now."""
+        book = self.get_or_none(PROMOTION_BOOK_ID)
+        if not isinstance(book, PromotionBook):
+            return []
+        return book.active_at(int(time.time() * 1000))
+
+    def tax_rates_of(self, store_id: str) -> dict[str, TaxRate]:
+        """The store's tax rates per class: the chain's, overridden by the store's own."""
+        rates: dict[str, TaxRate] = {}
+        for key in (CHAIN, store_id):
+            table = self.get_or_none(tax_table_id(key))
+            if isinstance(table, TaxTable):
+                rates.update(table.rates)
+        return rates
+
+    def _reprice(self, sale: Sale) -> None:
+        """Copy the promotions and tax rates in effect onto the sale (records only changes)."""
+        sale.set_pricing_context(self.promotions_now(), self.tax_rates_of(sale.store_id))
+
+    def _totals(self, sale: Sale) -> BasketTotals:
+        pricing = sale.pricing
+        return BasketTotals(pricing.total_minor, pricing.subtotal_minor,
+                            pricing.discount_minor, pricing.tax_minor, sale.currency)
 
     def open_sale(
         self, sale_id: UUID, store_id: str, lane_id: str, cashier_id: str, currency: str
@@ -145,10 +240,56 @@ class Checkout(ServiceApplication):
                 raise PriceCurrencyError(
                     f"{sku} is priced in {price.currency}, the sale is in {sale.currency}"
                 )
-            line = sale.add_line(line_no, sku, quantity, price.price_minor)
+            self._reprice(sale)
+            line = sale.add_line(line_no, sku, quantity, price.price_minor, price.tax_class)
             self.save(sale)
         return AddedLine(line.unit_price_minor, line.line_total_minor, sale.total_minor,
                          sale.currency)
+
+    def remove_line(self, sale_id: UUID, line_no: int, reason: str = "") -> BasketTotals:
+        """Remove a line; removing it again is a no-op."""
+        sale = self._sale(sale_id)
+        sale.remove_line(line_no, reason)
+        return self._save_priced(sale)
+
+    def change_line_quantity(self, sale_id: UUID, line_no: int, quantity: int) -> BasketTotals:
+        sale = self._sale(sale_id)
+        sale.change_line_quantity(line_no, quantity)
+        return self._save_priced(sale)
+
+    def override_price(
+        self, sale_id: UUID, line_no: int, unit_price_minor: int, reason: str,
+        authorized_by: str, permitted: bool,
+    ) -> BasketTotals:
+        """Set a line's unit price by hand (needs the price-override permission)."""
+        sale = self._sale(sale_id)
+        sale.override_price(line_no, unit_price_minor, reason, authorized_by, permitted)
+        return self._save_priced(sale)
+
+    def apply_line_discount(
+        self, sale_id: UUID, line_no: int, kind: str, value: int, reason: str,
+        supervisor_id: str = "",
+    ) -> BasketTotals:
+        sale = self._sale(sale_id)
+        self._reprice(sale)
+        sale.apply_line_discount(line_no, kind, value, reason, supervisor_id,
+                                 self.discount_approval)
+        return self._save_priced(sale)
+
+    def apply_basket_discount(
+        self, sale_id: UUID, discount_id: str, kind: str, value: int, reason: str,
+        supervisor_id: str = "",
+    ) -> BasketTotals:
+        sale = self._sale(sale_id)
+        self._reprice(sale)
+        sale.apply_basket_discount(discount_id, kind, value, reason, supervisor_id,
+                                   self.discount_approval)
+        return self._save_priced(sale)
+
+    def _save_priced(self, sale: Sale) -> BasketTotals:
+        self._reprice(sale)
+        self.save(sale)
+        return self._totals(sale)
 
     def attach_customer(self, sale_id: UUID, customer_id: str) -> None:
         sale = self._sale(sale_id)
@@ -157,6 +298,7 @@ class Checkout(ServiceApplication):
 
     def get_sale(self, sale_id: UUID) -> SaleView:
         sale = self._sale(sale_id)
+        priced = _pricing_view(sale)
         return SaleView(
             sale_id=str(sale.id),
             store_id=sale.store_id,
@@ -164,14 +306,18 @@ class Checkout(ServiceApplication):
             cashier_id=sale.cashier_id,
             status=sale.status,
             currency=sale.currency,
-            total_minor=sale.total_minor,
+            total_minor=priced["total_minor"],
             paid_minor=sale.paid_minor,
             due_minor=sale.due_minor,
             customer_id=sale.customer_id,
-            lines=[line.as_dict() for line in sorted(sale.lines.values(),
-                                                      key=lambda ln: ln.line_no)],
+            lines=priced["lines"],
             tenders=[tender.as_dict() for tender in sale.tenders.values()],
             shift_id=sale.shift_id,
+            subtotal_minor=priced["subtotal_minor"],
+            discount_minor=priced["discount_minor"],
+            tax_minor=priced["tax_minor"],
+            taxes=priced["taxes"],
+            discounts=priced["discounts"],
         )
 
     def list_sales(

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from checkout.application import (
+    BasketTotals,
     CashierConflictError,
     Checkout,
     NoShiftError,
@@ -18,6 +19,8 @@ from checkout.application import (
     WrongCashierError,
 )
 from checkout.domainmodel import (
+    PROMOTION_BOOK_ID,
+    ApprovalRequiredError,
     BadPinError,
     CashierError,
     CurrencyMismatchError,
@@ -26,13 +29,17 @@ from checkout.domainmodel import (
     InvalidLineError,
     LaneBusyError,
     LineConflictError,
+    PermissionRequiredError,
     PriceEntry,
+    PromotionBook,
     Sale,
     SaleError,
     ShiftClosedError,
     ShiftError,
     ShiftReport,
+    TaxTable,
     price_entry_id,
+    tax_table_id,
 )
 from checkout.receipts import receipt_for_sale, render_escpos, render_html, render_text
 from tillstream.codec import ReceivedEvent
@@ -52,13 +59,42 @@ def on_product_upserted(event: ReceivedEvent, uow: UnitOfWork) -> None:
     msg: Any = event.message
     entry = uow.get(price_entry_id(msg.sku))
     if entry is None:
-        uow.add(PriceEntry.register(
+        entry = PriceEntry.register(
             sku=msg.sku, name=msg.name, price_minor=msg.price.amount_minor,
             currency=msg.price.currency, active=msg.active,
-        ))
+        )
+        uow.add(entry)
     else:
         entry.update(name=msg.name, price_minor=msg.price.amount_minor,
                      currency=msg.price.currency, active=msg.active)
+    if isinstance(entry, PriceEntry):
+        entry.set_tax_class(msg.tax_class)
+
+
+def on_promotion_upserted(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """Keep the promotion replica in step with the catalog's promotions."""
+    msg: Any = event.message
+    book = uow.get(PROMOTION_BOOK_ID)
+    if not isinstance(book, PromotionBook):
+        book = PromotionBook.create()
+        uow.add(book)
+    book.upsert({
+        "promotion_id": msg.promotion_id, "kind": msg.kind, "name": msg.name,
+        "skus": list(msg.skus), "percent_bp": msg.percent_bp,
+        "amount_minor": msg.amount.amount_minor, "buy_quantity": msg.buy_quantity,
+        "get_quantity": msg.get_quantity, "threshold_minor": msg.threshold.amount_minor,
+        "starts_at_ms": msg.starts_at_ms, "ends_at_ms": msg.ends_at_ms, "active": msg.active,
+    })
+
+
+def on_tax_rate_upserted(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """Keep a store's (or the chain's) tax table in step with the catalog."""
+    msg: Any = event.message
+    table = uow.get(tax_table_id(msg.store_id))
+    if not isinstance(table, TaxTable):
+        table = TaxTable.create(msg.store_id)
+        uow.add(table)
+    table.upsert(msg.tax_class, msg.rate_bp, msg.mode, msg.name)
 
 
 def _sale_of(uow: UnitOfWork, sale_id: str, what: str) -> Sale:
@@ -92,6 +128,8 @@ def on_payment_declined(event: ReceivedEvent, uow: UnitOfWork) -> None:
 
 INVENTORY_HANDLERS: dict[str, Handler] = {
     inventory_pb2.ProductUpserted.DESCRIPTOR.full_name: on_product_upserted,
+    inventory_pb2.PromotionUpserted.DESCRIPTOR.full_name: on_promotion_upserted,
+    inventory_pb2.TaxRateUpserted.DESCRIPTOR.full_name: on_tax_rate_upserted,
 }
 
 PAYMENTS_HANDLERS: dict[str, Handler] = {
@@ -111,6 +149,8 @@ sale_refusals = refusals(
         UnknownSkuError: "unknown_sku",
         (SaleConflictError, LineConflictError): "conflict",
         (InvalidLineError, CurrencyMismatchError): "invalid",
+        ApprovalRequiredError: "approval_required",
+        PermissionRequiredError: "permission_required",
         SaleError: "rejected",
     }
 )
@@ -126,6 +166,10 @@ class CheckoutCommands:
         return {
             "open_sale": self.open_sale,
             "add_line": self.add_line,
+            "remove_line": self.remove_line,
+            "change_quantity": self.change_quantity,
+            "apply_discount": self.apply_discount,
+            "override_price": self.override_price,
             "attach_customer": self.attach_customer,
             "get_sale": self.get_sale,
             "price": self.price,
@@ -243,6 +287,55 @@ class CheckoutCommands:
             "currency": added.currency,
         }
 
+    def remove_line(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, line_no, reason?} -> the basket's totals (removing again: a no-op)."""
+        with sale_refusals:
+            totals = self.app.remove_line(uuid(body, "sale_id"), integer(body, "line_no"),
+                                          _optional_text(body, "reason"))
+        return _totals(totals)
+
+    def change_quantity(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, line_no, quantity} -> the basket's totals."""
+        with sale_refusals:
+            totals = self.app.change_line_quantity(
+                uuid(body, "sale_id"), integer(body, "line_no"), integer(body, "quantity"))
+        return _totals(totals)
+
+    def apply_discount(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, kind: "percent"|"amount", value, reason, supervisor_id?,
+        line_no? | discount_id?} -> the basket's totals.
+
+        With `line_no` the line's discount (replacing any); without it a basket discount
+        under the lane's `discount_id` (a retry with the same id is a no-op). `value` is basis
+        points (percent) or minor units (amount). Above the approval threshold a
+        `supervisor_id` is required ("approval_required")."""
+        sale_id = uuid(body, "sale_id")
+        kind = text(body, "kind")
+        value = integer(body, "value")
+        reason = text(body, "reason")
+        supervisor = _optional_text(body, "supervisor_id")
+        with sale_refusals:
+            if "line_no" in body:
+                totals = self.app.apply_line_discount(
+                    sale_id, integer(body, "line_no"), kind, value, reason, supervisor)
+            else:
+                totals = self.app.apply_basket_discount(
+                    sale_id, text(body, "discount_id"), kind, value, reason, supervisor)
+        return _totals(totals)
+
+    def override_price(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, line_no, unit_price_minor, reason, authorized_by, permission: bool}
+        -> the basket's totals; without the permission "permission_required"."""
+        permitted = body.get("permission", False)
+        if not isinstance(permitted, bool):
+            raise CommandError("permission must be true or false", "invalid")
+        with sale_refusals:
+            totals = self.app.override_price(
+                uuid(body, "sale_id"), integer(body, "line_no"),
+                integer(body, "unit_price_minor"), text(body, "reason"),
+                _optional_text(body, "authorized_by"), permitted)
+        return _totals(totals)
+
     def attach_customer(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id, customer_id} -> {sale_id, customer_id}."""
         sale_id = uuid(body, "sale_id")
@@ -268,6 +361,11 @@ class CheckoutCommands:
             "customer_id": view.customer_id,
             "lines": view.lines,
             "tenders": view.tenders,
+            "subtotal_minor": view.subtotal_minor,
+            "discount_minor": view.discount_minor,
+            "tax_minor": view.tax_minor,
+            "taxes": view.taxes,
+            "discounts": view.discounts,
         }
 
     def receipt(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -334,6 +432,23 @@ def _counted(body: dict[str, Any]) -> dict[int, int]:
             raise CommandError(f"the count of {key} must be an integer", "invalid")
         counted[int(key)] = counted.get(int(key), 0) + count
     return counted
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise CommandError(f"{key} must be a string", "invalid")
+    return value
+
+
+def _totals(totals: BasketTotals) -> dict[str, Any]:
+    return {
+        "total_minor": totals.total_minor,
+        "subtotal_minor": totals.subtotal_minor,
+        "discount_minor": totals.discount_minor,
+        "tax_minor": totals.tax_minor,
+        "currency": totals.currency,
+    }
 
 
 def _report(report: ShiftReport) -> dict[str, Any]:

@@ -76,13 +76,36 @@ class CheckoutContracts:
                 ],
                 customer_id=e.customer_id,
                 completed_at_ms=_epoch_ms(e.completed_at),
+                subtotal=_money(e.subtotal_minor, e.currency),
+                discount_total=_money(e.discount_minor, e.currency),
+                tax_total=_money(e.tax_minor, e.currency),
+                taxes=[
+                    checkout_pb2.SaleTax(
+                        tax_class=t["tax_class"], name=t["name"], rate_bp=t["rate_bp"],
+                        included=t["mode"] == "inclusive",
+                        taxable=_money(t["taxable_minor"], e.currency),
+                        amount=_money(t["amount_minor"], e.currency),
+                    )
+                    for t in e.taxes
+                ],
+                discounts=[
+                    checkout_pb2.SaleDiscount(
+                        label=d["label"], kind=d["kind"], line_no=d["line_no"],
+                        promotion_id=d["promotion_id"],
+                        amount=_money(d["amount_minor"], e.currency),
+                    )
+                    for d in e.discounts
+                ],
             ))
         if isinstance(e, Sale.TenderDeclined):
             return self._event(e, "tender_declined", checkout_pb2.SaleTenderDeclined(
                 sale_id=sale_id, store_id=e.store_id, payment_id=e.payment_id,
                 amount=_money(e.amount_minor, e.currency), response_code=e.response_code,
             ))
-        # PriceEntry events, PaymentRecorded and ExcessPaymentRecorded are private.
+        # PriceEntry, PromotionBook and TaxTable events, PaymentRecorded,
+        # ExcessPaymentRecorded and (for now) the basket edits -- lines removed or changed,
+        # discounts, overrides, pricing context -- are private: SaleCompleted carries the
+        # sale as sold.
         return None
 
     def _shift_event(self, e: Any) -> IntegrationEvent | None:

@@ -19,6 +19,18 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from checkout.pricing import (
+    DISCOUNT_KINDS,
+    PERCENT,
+    Discount,
+    PriceLine,
+    Pricing,
+    PricingError,
+    Promotion,
+    TaxRate,
+    price_basket,
+)
+
 #: Namespace of PriceEntry ids: uuid5(PRICE_NAMESPACE, sku). Fixed forever: ids derive from it.
 PRICE_NAMESPACE = UUID("6f1c3b5e-2a47-4d0e-9a51-3c2f8e7b9d10")
 
@@ -55,6 +67,23 @@ class PriceEntryError(Exception):
     """A price replica entry cannot take this update."""
 
 
+class ApprovalRequiredError(SaleError):
+    """A discount above the approval threshold needs a supervisor id."""
+
+
+class PermissionRequiredError(SaleError):
+    """A price override needs the price-override permission."""
+
+
+@dataclass(frozen=True)
+class DiscountApproval:
+    """Discounts above these need a supervisor: a percentage above `max_percent_bp`, or an
+    amount above `max_amount_minor` (a percentage's amount is also checked against it)."""
+
+    max_percent_bp: int = 20_00
+    max_amount_minor: int = 50_00
+
+
 def check_currency(currency: str) -> None:
     """An ISO 4217 code is three upper-case letters."""
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()
@@ -70,10 +99,13 @@ class Line:
     sku: str
     quantity: int
     unit_price_minor: int
+    tax_class: str = ""
+    #: the catalog price when the unit price was overridden (0: not overridden)
+    list_price_minor: int = 0
 
     @property
     def line_total_minor(self) -> int:
-        # Line-level discounts will subtract here once promotions exist.
+        # Before discounts and taxes: the sale's `pricing` has what the customer pays.
         return self.quantity * self.unit_price_minor
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +115,7 @@ class Line:
             "quantity": self.quantity,
             "unit_price_minor": self.unit_price_minor,
             "line_total_minor": self.line_total_minor,
+            "tax_class": self.tax_class,
         }
 
 
@@ -127,6 +160,54 @@ class Sale(Aggregate):
         sku: str
         quantity: int
         unit_price_minor: int
+        tax_class: str
+
+        #: v2 added tax_class; lines added before taxes existed have none (untaxed).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["tax_class"] = ""
+
+    class LineRemoved(Aggregate.Event):
+        store_id: str
+        line_no: int
+        reason: str
+
+    class LineQuantityChanged(Aggregate.Event):
+        store_id: str
+        line_no: int
+        quantity: int
+
+    class PriceOverridden(Aggregate.Event):
+        store_id: str
+        line_no: int
+        unit_price_minor: int
+        reason: str
+        authorized_by: str
+
+    class LineDiscountApplied(Aggregate.Event):
+        store_id: str
+        line_no: int
+        kind: str
+        value: int
+        reason: str
+        supervisor_id: str
+
+    class BasketDiscountApplied(Aggregate.Event):
+        store_id: str
+        discount_id: str
+        kind: str
+        value: int
+        reason: str
+        supervisor_id: str
+
+    class PricingContextSet(Aggregate.Event):
+        """The promotions and tax rates in effect, copied from the replicas when the basket
+        changed: the sale's total is a function of its own events only."""
+
+        promotions: list[dict[str, Any]]
+        tax_rates: list[dict[str, Any]]
 
     class CustomerAttached(Aggregate.Event):
         store_id: str
@@ -152,6 +233,22 @@ class Sale(Aggregate):
         total_minor: int
         lines: list[dict[str, Any]]
         tenders: list[dict[str, Any]]
+        subtotal_minor: int
+        discount_minor: int
+        tax_minor: int
+        taxes: list[dict[str, Any]]
+        discounts: list[dict[str, Any]]
+
+        #: v2 added the pricing breakdown; earlier sales had no discounts or taxes.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["subtotal_minor"] = state["total_minor"]
+            state["discount_minor"] = 0
+            state["tax_minor"] = 0
+            state["taxes"] = []
+            state["discounts"] = []
 
     class TenderDeclined(Aggregate.Event):
         store_id: str
@@ -179,6 +276,12 @@ class Sale(Aggregate):
         self.excess: dict[str, Tender] = {}
         self.declines: dict[str, str] = {}
         self.completed_at: datetime | None = None
+        #: line numbers removed: never reused, so a late retry cannot resurrect a line
+        self.removed: set[int] = set()
+        self.line_discounts: dict[int, Discount] = {}
+        self.basket_discounts: dict[str, Discount] = {}
+        self.promotions: tuple[Promotion, ...] = ()
+        self.tax_rates: dict[str, TaxRate] = {}
 
     @staticmethod
     def check_open(store_id: str, lane_id: str, cashier_id: str, currency: str) -> None:
@@ -195,13 +298,22 @@ class Sale(Aggregate):
     # -- totals -----------------------------------------------------------------------------
 
     @property
+    def pricing(self) -> Pricing:
+        """Lines, discounts, promotions and taxes priced (see checkout.pricing)."""
+        return price_basket(
+            [PriceLine(ln.line_no, ln.sku, ln.quantity, ln.unit_price_minor, ln.tax_class)
+             for ln in self.lines.values()],
+            self.line_discounts, list(self.basket_discounts.values()), self.promotions,
+            self.tax_rates,
+        )
+
+    @property
     def subtotal_minor(self) -> int:
         return sum(line.line_total_minor for line in self.lines.values())
 
     @property
     def total_minor(self) -> int:
-        # Taxes and basket promotions will adjust the subtotal here; for now they are zero.
-        return self.subtotal_minor
+        return self.pricing.total_minor
 
     @property
     def paid_minor(self) -> int:
@@ -213,8 +325,12 @@ class Sale(Aggregate):
 
     # -- lines ------------------------------------------------------------------------------
 
-    def add_line(self, line_no: int, sku: str, quantity: int, unit_price_minor: int) -> Line:
+    def add_line(
+        self, line_no: int, sku: str, quantity: int, unit_price_minor: int, tax_class: str = ""
+    ) -> Line:
         """Add a priced line; the same line again is a no-op (the lane retries)."""
+        if line_no in self.removed:
+            raise LineConflictError(f"line {line_no} was removed; use a new line number")
         existing = self.lines.get(line_no)
         if existing is not None:
             if existing.sku == sku and existing.quantity == quantity:
@@ -234,16 +350,181 @@ class Sale(Aggregate):
             raise InvalidLineError("unit price must be a non-negative integer of minor units")
         self._line_added(
             store_id=self.store_id, currency=self.currency, line_no=line_no, sku=sku,
-            quantity=quantity, unit_price_minor=unit_price_minor,
+            quantity=quantity, unit_price_minor=unit_price_minor, tax_class=tax_class or "",
         )
         return self.lines[line_no]
 
     @event(LineAdded)
     def _line_added(
         self, store_id: str, currency: str, line_no: int, sku: str, quantity: int,
-        unit_price_minor: int,
+        unit_price_minor: int, tax_class: str,
     ) -> None:
-        self.lines[line_no] = Line(line_no, sku, quantity, unit_price_minor)
+        self.lines[line_no] = Line(line_no, sku, quantity, unit_price_minor, tax_class)
+
+    def _open_line(self, line_no: int) -> Line:
+        if self.status != OPEN:
+            raise SaleNotOpenError(f"sale {self.id} is {self.status}")
+        line = self.lines.get(line_no) if _is_int(line_no) else None
+        if line is None:
+            raise InvalidLineError(f"sale {self.id} has no line {line_no!r}")
+        return line
+
+    def remove_line(self, line_no: int, reason: str = "") -> None:
+        """Remove a line (a void of one item); removing a removed line again is a no-op."""
+        if line_no in self.removed:
+            return
+        self._open_line(line_no)
+        self._line_removed(store_id=self.store_id, line_no=line_no, reason=reason or "")
+
+    @event(LineRemoved)
+    def _line_removed(self, store_id: str, line_no: int, reason: str) -> None:
+        del self.lines[line_no]
+        self.line_discounts.pop(line_no, None)
+        self.removed.add(line_no)
+
+    def change_line_quantity(self, line_no: int, quantity: int) -> Line:
+        """Set a line's quantity; the same quantity again is a no-op."""
+        line = self._open_line(line_no)
+        if not _is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidLineError(f"quantity must be 1..{MAX_QUANTITY}")
+        if quantity != line.quantity:
+            self._line_quantity_changed(store_id=self.store_id, line_no=line_no,
+                                        quantity=quantity)
+        return self.lines[line_no]
+
+    @event(LineQuantityChanged)
+    def _line_quantity_changed(self, store_id: str, line_no: int, quantity: int) -> None:
+        line = self.lines[line_no]
+        self.lines[line_no] = Line(line_no, line.sku, quantity, line.unit_price_minor,
+                                   line.tax_class, line.list_price_minor)
+
+    def override_price(
+        self, line_no: int, unit_price_minor: int, reason: str, authorized_by: str,
+        permitted: bool,
+    ) -> Line:
+        """Set a line's unit price by hand: needs the price-override permission and a reason."""
+        line = self._open_line(line_no)
+        if not permitted:
+            raise PermissionRequiredError("a price override needs the price-override permission")
+        if not isinstance(authorized_by, str) or not authorized_by:
+            raise PermissionRequiredError("a price override names who authorized it")
+        if not isinstance(reason, str) or not reason:
+            raise SaleError("a price override needs a reason")
+        if not _is_int(unit_price_minor) or not 0 <= unit_price_minor <= MAX_UNIT_PRICE_MINOR:
+            raise InvalidLineError("unit price must be a non-negative integer of minor units")
+        if unit_price_minor != line.unit_price_minor:
+            self._price_overridden(store_id=self.store_id, line_no=line_no,
+                                   unit_price_minor=unit_price_minor, reason=reason,
+                                   authorized_by=authorized_by)
+        return self.lines[line_no]
+
+    @event(PriceOverridden)
+    def _price_overridden(
+        self, store_id: str, line_no: int, unit_price_minor: int, reason: str,
+        authorized_by: str,
+    ) -> None:
+        line = self.lines[line_no]
+        self.lines[line_no] = Line(line_no, line.sku, line.quantity, unit_price_minor,
+                                   line.tax_class,
+                                   line.list_price_minor or line.unit_price_minor)
+
+    # -- discounts and the pricing context ----------------------------------------------------
+
+    @staticmethod
+    def _discount(kind: str, value: int, reason: str) -> Discount:
+        if kind not in DISCOUNT_KINDS:
+            raise SaleError(f"a discount kind is one of {DISCOUNT_KINDS}")
+        if not isinstance(reason, str) or not reason:
+            raise SaleError("a discount needs a reason")
+        try:
+            return Discount(kind, value, reason)
+        except PricingError as exc:
+            raise SaleError(str(exc)) from exc
+
+    @staticmethod
+    def _check_approval(
+        discount: Discount, amount_off: int, supervisor_id: str, approval: DiscountApproval
+    ) -> None:
+        above = amount_off > approval.max_amount_minor or (
+            discount.kind == PERCENT and discount.value > approval.max_percent_bp)
+        if above and not supervisor_id:
+            raise ApprovalRequiredError(
+                f"a discount above {approval.max_percent_bp} bp or "
+                f"{approval.max_amount_minor} minor units needs a supervisor"
+            )
+
+    def apply_line_discount(
+        self, line_no: int, kind: str, value: int, reason: str, supervisor_id: str = "",
+        approval: DiscountApproval | None = None,
+    ) -> None:
+        """Set the line's manual discount (replacing any); the same one again is a no-op."""
+        line = self._open_line(line_no)
+        discount = self._discount(kind, value, reason)
+        if self.line_discounts.get(line_no) == discount:
+            return
+        after_promo = self.pricing.by_line[line_no]
+        left = after_promo.extended_minor - after_promo.promotion_minor
+        self._check_approval(discount, discount.off(left), supervisor_id,
+                             approval or DiscountApproval())
+        self._line_discount_applied(store_id=self.store_id, line_no=line.line_no, kind=kind,
+                                    value=value, reason=reason,
+                                    supervisor_id=supervisor_id or "")
+
+    @event(LineDiscountApplied)
+    def _line_discount_applied(
+        self, store_id: str, line_no: int, kind: str, value: int, reason: str,
+        supervisor_id: str,
+    ) -> None:
+        self.line_discounts[line_no] = Discount(kind, value, reason)
+
+    def apply_basket_discount(
+        self, discount_id: str, kind: str, value: int, reason: str, supervisor_id: str = "",
+        approval: DiscountApproval | None = None,
+    ) -> None:
+        """Add a manual basket discount under the lane's `discount_id` (a retry is a no-op)."""
+        if self.status != OPEN:
+            raise SaleNotOpenError(f"sale {self.id} is {self.status}")
+        if not isinstance(discount_id, str) or not discount_id:
+            raise SaleError("discount_id is required")
+        discount = self._discount(kind, value, reason)
+        existing = self.basket_discounts.get(discount_id)
+        if existing is not None:
+            if existing == discount:
+                return
+            raise LineConflictError(f"discount {discount_id} was applied with other details")
+        self._check_approval(discount, discount.off(self.total_minor), supervisor_id,
+                             approval or DiscountApproval())
+        self._basket_discount_applied(store_id=self.store_id, discount_id=discount_id,
+                                      kind=kind, value=value, reason=reason,
+                                      supervisor_id=supervisor_id or "")
+
+    @event(BasketDiscountApplied)
+    def _basket_discount_applied(
+        self, store_id: str, discount_id: str, kind: str, value: int, reason: str,
+        supervisor_id: str,
+    ) -> None:
+        self.basket_discounts[discount_id] = Discount(kind, value, reason)
+
+    def set_pricing_context(
+        self, promotions: list[Promotion], tax_rates: dict[str, TaxRate]
+    ) -> None:
+        """Take the promotions and tax rates in effect now; unchanged, it records nothing."""
+        if self.status != OPEN:
+            return
+        promos = tuple(sorted(promotions, key=lambda p: p.promotion_id))
+        if promos == self.promotions and tax_rates == self.tax_rates:
+            return
+        self._pricing_context_set(
+            promotions=[p.as_dict() for p in promos],
+            tax_rates=[tax_rates[k].as_dict() for k in sorted(tax_rates)],
+        )
+
+    @event(PricingContextSet)
+    def _pricing_context_set(
+        self, promotions: list[dict[str, Any]], tax_rates: list[dict[str, Any]]
+    ) -> None:
+        self.promotions = tuple(Promotion.from_dict(p) for p in promotions)
+        self.tax_rates = {t["tax_class"]: TaxRate.from_dict(t) for t in tax_rates}
 
     # -- customer ---------------------------------------------------------------------------
 
@@ -287,6 +568,7 @@ class Sale(Aggregate):
         self._payment_recorded(payment_id=payment_id, amount_minor=amount_minor, tender=tender)
         # An empty basket is never complete: a payment before any line waits for the lines.
         if self.lines and self.paid_minor >= self.total_minor:
+            pricing = self.pricing
             self._completed(
                 completed_at=at or datetime.now(UTC),
                 store_id=self.store_id,
@@ -297,6 +579,15 @@ class Sale(Aggregate):
                 total_minor=self.total_minor,
                 lines=[line.as_dict() for line in self.lines.values()],
                 tenders=[tender.as_dict() for tender in self.tenders.values()],
+                subtotal_minor=pricing.subtotal_minor,
+                discount_minor=pricing.discount_minor,
+                tax_minor=pricing.tax_minor,
+                taxes=[{"tax_class": t.tax_class, "name": t.name, "rate_bp": t.rate_bp,
+                        "mode": t.mode, "taxable_minor": t.base_minor,
+                        "amount_minor": t.tax_minor} for t in pricing.taxes],
+                discounts=[{"label": d.label, "kind": d.kind, "line_no": d.line_no,
+                            "promotion_id": d.promotion_id, "amount_minor": d.amount_minor}
+                           for d in pricing.discounts],
             )
 
     @event(PaymentRecorded)
@@ -311,7 +602,8 @@ class Sale(Aggregate):
     def _completed(
         self, completed_at: datetime, store_id: str, lane_id: str, cashier_id: str,
         currency: str, customer_id: str, total_minor: int, lines: list[dict[str, Any]],
-        tenders: list[dict[str, Any]],
+        tenders: list[dict[str, Any]], subtotal_minor: int, discount_minor: int,
+        tax_minor: int, taxes: list[dict[str, Any]], discounts: list[dict[str, Any]],
     ) -> None:
         # The event carries the whole sale as completed: it is what SaleCompleted publishes.
         self.status = COMPLETED
@@ -355,6 +647,8 @@ class PriceEntry(Aggregate):
         self.price_minor = price_minor
         self.currency = currency
         self.active = active
+        #: the product's tax class (set by a TaxClassSet event; "" until one)
+        self.tax_class = ""
 
     @classmethod
     def register(
@@ -380,6 +674,88 @@ class PriceEntry(Aggregate):
         self.price_minor = price_minor
         self.currency = currency
         self.active = active
+
+    def set_tax_class(self, tax_class: str) -> None:
+        """Take the catalog's tax class (its own event: older entries' events lack one)."""
+        if tax_class != self.tax_class:
+            self._tax_class_set(tax_class=tax_class)
+
+    @event("TaxClassSet")
+    def _tax_class_set(self, tax_class: str) -> None:
+        self.tax_class = tax_class
+
+
+#: Namespace of the promotion book's id and of tax tables' ids. Fixed forever.
+PROMOTION_BOOK_ID = UUID("0b8f5c1e-7d2a-4c6b-9e3f-5a1d2c4b6e80")
+TAX_NAMESPACE = UUID("3d9e1a7c-5b2f-4e8d-a6c1-7f0b2e4d9c35")
+#: The store token of chain-wide tax rates; a store's own rate of a class overrides it.
+CHAIN = "chain"
+
+
+class PromotionBook(Aggregate):
+    """Checkout's copy of the catalog's promotions (one aggregate: a basket needs all)."""
+
+    @event("Created")
+    def __init__(self, id: UUID) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def create(cls) -> PromotionBook:
+        return cls(id=PROMOTION_BOOK_ID)
+
+    def upsert(self, entry: dict[str, Any]) -> None:
+        """Take a promotion (a dict: Promotion.as_dict() plus active, starts_at_ms,
+        ends_at_ms); an unchanged upsert records nothing."""
+        try:
+            Promotion.from_dict(entry)
+        except (PricingError, KeyError) as exc:
+            raise PriceEntryError(f"bad promotion: {exc}") from exc
+        if self.entries.get(entry["promotion_id"]) == entry:
+            return
+        self._upserted(entry=entry)
+
+    @event("Upserted")
+    def _upserted(self, entry: dict[str, Any]) -> None:
+        self.entries[entry["promotion_id"]] = entry
+
+    def active_at(self, at_ms: int) -> list[Promotion]:
+        """The promotions in effect at `at_ms` (unix ms); a window end of 0 is open-ended."""
+        return [
+            Promotion.from_dict(e) for e in self.entries.values()
+            if e.get("active", True) and e.get("starts_at_ms", 0) <= at_ms
+            and (not e.get("ends_at_ms", 0) or at_ms < e["ends_at_ms"])
+        ]
+
+
+def tax_table_id(store_id: str) -> UUID:
+    """The id of a store's (or the chain's) tax table."""
+    return uuid5(TAX_NAMESPACE, store_id)
+
+
+class TaxTable(Aggregate):
+    """Checkout's copy of the tax rates of a store (or of the chain, store id "chain")."""
+
+    @event("Created")
+    def __init__(self, id: UUID, store_id: str) -> None:
+        self.store_id = store_id
+        self.rates: dict[str, TaxRate] = {}
+
+    @classmethod
+    def create(cls, store_id: str) -> TaxTable:
+        return cls(id=tax_table_id(store_id), store_id=store_id)
+
+    def upsert(self, tax_class: str, rate_bp: int, mode: str, name: str = "") -> None:
+        try:
+            rate = TaxRate(tax_class, rate_bp, mode, name)
+        except PricingError as exc:
+            raise PriceEntryError(str(exc)) from exc
+        if self.rates.get(tax_class) == rate:
+            return
+        self._upserted(tax_class=tax_class, rate_bp=rate_bp, mode=mode, name=name)
+
+    @event("Upserted")
+    def _upserted(self, tax_class: str, rate_bp: int, mode: str, name: str) -> None:
+        self.rates[tax_class] = TaxRate(tax_class, rate_bp, mode, name)
 
 
 def _check_price(sku: str, price_minor: int, currency: str) -> None:

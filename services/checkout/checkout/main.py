@@ -38,7 +38,8 @@ def build(settings: Settings) -> ServiceDefinition:
         contracts=CheckoutContracts(),
         subscriptions={
             "inventory": Subscription(
-                EventSourcedSink(app, INVENTORY_HANDLERS), ("product.upserted",)
+                EventSourcedSink(app, INVENTORY_HANDLERS),
+                ("product.upserted", "promotion.upserted", "tax_rate.upserted"),
             ),
             "payments": Subscription(
                 EventSourcedSink(app, PAYMENTS_HANDLERS),

@@ -311,9 +311,22 @@ def receipt_for_sale(
         sequence,
         issued_at=completed_at or datetime.now(UTC),
         names=names,
+        taxes=[
+            TaxLine(label=t["name"] or _tax_label(t["tax_class"], t["rate_bp"]),
+                    amount_minor=t["amount_minor"], included=t["mode"] == "inclusive",
+                    taxable_minor=t["taxable_minor"])
+            for t in view.taxes
+        ],
+        discounts=[DiscountLine(d["label"], d["amount_minor"]) for d in view.discounts],
         copy=copy,
         offline=offline,
     )
+
+
+def _tax_label(tax_class: str, rate_bp: int) -> str:
+    whole, frac = divmod(rate_bp, 100)
+    rate = f"{whole}.{frac:02d}".rstrip("0").rstrip(".")
+    return f"Tax {tax_class} {rate}%".replace("  ", " ")
 
 
 # -- layout shared by text and ESC/POS ------------------------------------------------------

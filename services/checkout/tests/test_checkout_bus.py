@@ -210,8 +210,11 @@ class TestCheckoutCommands:
             "status": "open", "currency": "EUR", "total_minor": 199, "paid_minor": 0,
             "due_minor": 199, "customer_id": "cu1",
             "lines": [{"line_no": 1, "sku": "sku-b", "quantity": 1, "unit_price_minor": 199,
-                       "line_total_minor": 199}],
+                       "line_total_minor": 199, "tax_class": "", "discount_minor": 0,
+                       "net_minor": 199, "tax_minor": 0, "gross_minor": 199}],
             "tenders": [],
+            "subtotal_minor": 199, "discount_minor": 0, "tax_minor": 0, "taxes": [],
+            "discounts": [],
         }
         json.dumps(view)  # the reply is plain JSON
 

@@ -42,7 +42,7 @@ class SaleCustomerAttached(_message.Message):
     def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class SaleCompleted(_message.Message):
-    __slots__ = ("sale_id", "store_id", "lane_id", "cashier_id", "lines", "total", "tenders", "customer_id", "completed_at_ms")
+    __slots__ = ("sale_id", "store_id", "lane_id", "cashier_id", "lines", "total", "tenders", "customer_id", "completed_at_ms", "subtotal", "discount_total", "tax_total", "taxes", "discounts")
     SALE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     LANE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,11 @@ class SaleCompleted(_message.Message):
     TENDERS_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SUBTOTAL_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TAX_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TAXES_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
     sale_id: str
     store_id: str
     lane_id: str
@@ -61,7 +66,12 @@ class SaleCompleted(_message.Message):
     tenders: _containers.RepeatedCompositeFieldContainer[_common_pb2.SaleTender]
     customer_id: str
     completed_at_ms: int
-    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_common_pb2.SaleLine, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tenders: _Optional[_Iterable[_Union[_common_pb2.SaleTender, _Mapping]]] = ..., customer_id: _Optional[str] = ..., completed_at_ms: _Optional[int] = ...) -> None: ...
+    subtotal: _common_pb2.Money
+    discount_total: _common_pb2.Money
+    tax_total: _common_pb2.Money
+    taxes: _containers.RepeatedCompositeFieldContainer[SaleTax]
+    discounts: _containers.RepeatedCompositeFieldContainer[SaleDiscount]
+    def __init__(self, sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_common_pb2.SaleLine, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tenders: _Optional[_Iterable[_Union[_common_pb2.SaleTender, _Mapping]]] = ..., customer_id: _Optional[str] = ..., completed_at_ms: _Optional[int] = ..., subtotal: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., discount_total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., tax_total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., taxes: _Optional[_Iterable[_Union[SaleTax, _Mapping]]] = ..., discounts: _Optional[_Iterable[_Union[SaleDiscount, _Mapping]]] = ...) -> None: ...
 
 class SaleTenderDeclined(_message.Message):
     __slots__ = ("sale_id", "store_id", "payment_id", "amount", "response_code")
@@ -170,3 +180,33 @@ class ShiftClosed(_message.Message):
     counted_by_denomination: _containers.RepeatedCompositeFieldContainer[DenominationCount]
     closed_at_ms: int
     def __init__(self, shift_id: _Optional[str] = ..., store_id: _Optional[str] = ..., lane_id: _Optional[str] = ..., cashier_id: _Optional[str] = ..., opening_float: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., cash_sales: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., cash_refunds: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., paid_in: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., paid_out: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., expected: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., counted: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., variance: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., counted_by_denomination: _Optional[_Iterable[_Union[DenominationCount, _Mapping]]] = ..., closed_at_ms: _Optional[int] = ...) -> None: ...
+
+class SaleTax(_message.Message):
+    __slots__ = ("tax_class", "name", "rate_bp", "included", "taxable", "amount")
+    TAX_CLASS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RATE_BP_FIELD_NUMBER: _ClassVar[int]
+    INCLUDED_FIELD_NUMBER: _ClassVar[int]
+    TAXABLE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    tax_class: str
+    name: str
+    rate_bp: int
+    included: bool
+    taxable: _common_pb2.Money
+    amount: _common_pb2.Money
+    def __init__(self, tax_class: _Optional[str] = ..., name: _Optional[str] = ..., rate_bp: _Optional[int] = ..., included: _Optional[bool] = ..., taxable: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class SaleDiscount(_message.Message):
+    __slots__ = ("label", "kind", "line_no", "promotion_id", "amount")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LINE_NO_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    kind: str
+    line_no: int
+    promotion_id: str
+    amount: _common_pb2.Money
+    def __init__(self, label: _Optional[str] = ..., kind: _Optional[str] = ..., line_no: _Optional[int] = ..., promotion_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
