@@ -249,7 +249,8 @@ def bench(ctx: typer.Context) -> None:
         known = sorted(p.stem for p in script.parent.glob("*.py"))
         console.print(f"[red]no benchmark {name!r}[/]; one of {', '.join(known)}")
         raise typer.Exit(2)
-    raise typer.Exit(subprocess.call([sys.executable, str(script), *args]))
+    # -P: the bench folder must not shadow packages (bench/payments.py vs the payments service).
+    raise typer.Exit(subprocess.call([sys.executable, "-P", str(script), *args]))
 
 
 @app.command(
