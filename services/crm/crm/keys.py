@@ -9,16 +9,12 @@ by the master key, index entries are HMACs.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from tillstream.settings import Settings
+from tillstream.sidestore import SideStore
 
 KeyRow = tuple[str, str, bytes]  # key id, master key id, wrapped key
 
@@ -39,34 +35,28 @@ _TABLES = (
 )
 
 
-class KeyStore(ABC):
-    """Wrapped data keys (one per customer) and blind-index entries."""
+class KeyStore:
+    """Wrapped data keys (one per customer) and blind-index entries, in a side store."""
 
-    #: Placeholder of the DB-API driver.
-    mark = "?"
-    keys_table = "crm_data_keys"
-    index_table = "crm_blind_index"
+    def __init__(self, side: SideStore) -> None:
+        self.side = side
+        #: Placeholder of the DB-API driver.
+        self.mark = side.mark
+        self.keys_table = side.table("crm_data_keys")
+        self.index_table = side.table("crm_blind_index")
+        side.create(*(statement.format(
+            keys=self.keys_table, index=self.index_table, blob=side.blob,
+            index_name="crm_blind_index") for statement in _TABLES))
 
     @staticmethod
     def open(settings: Settings, service: str = "crm") -> KeyStore:
-        if settings.postgres_dsn:
-            return PostgresKeyStore(settings.postgres_dsn, schema=service)
-        return SQLiteKeyStore(settings.service_dir(service) / "keys.sqlite")
+        return KeyStore(SideStore.open(settings, service, "keys.sqlite"))
 
-    @abstractmethod
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        """A cursor inside one transaction, committed when the block succeeds."""
+    def _cursor(self) -> AbstractContextManager[Any]:
+        return self.side.cursor()
 
-    def close(self) -> None:  # noqa: B027  (optional)
-        pass
-
-    def _create_tables(self, blob: str, index_name: str) -> None:
-        with self._cursor() as cursor:
-            for statement in _TABLES:
-                cursor.execute(statement.format(
-                    keys=self.keys_table, index=self.index_table, blob=blob,
-                    index_name=index_name))
+    def close(self) -> None:
+        self.side.close()
 
     def put_key_if_absent(
         self, customer_id: str, key_id: str, master_key_id: str, wrapped: bytes
@@ -125,70 +115,3 @@ class KeyStore(ABC):
             cursor.execute(
                 f"DELETE FROM {self.keys_table} WHERE customer_id = {m}", (customer_id,))
             return bool(cursor.rowcount)
-
-
-class SQLiteKeyStore(KeyStore):
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=10)
-        # Deleted keys are overwritten with zeros in the file, not left in free pages.
-        self._db.execute("PRAGMA secure_delete = ON")
-        self._create_tables("BLOB", "crm_blind_index")
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        with self._lock:
-            cursor = self._db.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-class PostgresKeyStore(KeyStore):
-    mark = "%s"
-
-    def __init__(self, dsn: str, schema: str) -> None:
-        import psycopg
-        from psycopg import sql
-
-        self._psycopg = psycopg
-        self._dsn = dsn
-        self._schema = schema
-        self._lock = threading.Lock()
-        self._conn: Any = None
-        quoted = sql.Identifier(schema).as_string(None)
-        self.keys_table = f"{quoted}.crm_data_keys"
-        self.index_table = f"{quoted}.crm_blind_index"
-        # UniqueViolation: another process created the schema or tables at the same moment.
-        with contextlib.suppress(psycopg.errors.UniqueViolation), self._cursor() as cursor:
-            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-        with contextlib.suppress(psycopg.errors.UniqueViolation):
-            self._create_tables("BYTEA", "crm_blind_index")
-
-    def _connection(self) -> Any:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = self._psycopg.connect(self._dsn, autocommit=True)
-        return self._conn
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        with self._lock:
-            conn = self._connection()
-            with conn.transaction(), conn.cursor() as cursor:
-                yield cursor
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None

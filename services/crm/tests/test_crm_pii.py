@@ -10,9 +10,10 @@ from uuid import uuid4
 
 import pytest
 
-from crm.keys import KeyStore, SQLiteKeyStore
+from crm.keys import KeyStore
 from crm.pii import PiiUnavailableError, PiiVault, index_key, master_key
 from tillstream.settings import Settings
+from tillstream.sidestore import SQLiteSideStore
 from tillstream.testing import test_settings as settings_for_test
 
 MASTER = os.urandom(32)
@@ -105,9 +106,11 @@ class TestVaultWithSQLite(VaultTests):
         return settings_for_test(tmp_path)
 
     def test_secure_delete(self, tmp_path: Path) -> None:
-        store = SQLiteKeyStore(tmp_path / "keys.sqlite")
+        store = KeyStore(SQLiteSideStore(tmp_path / "keys.sqlite"))
         try:
-            assert store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+            with store.side.cursor() as cursor:
+                cursor.execute("PRAGMA secure_delete")
+                assert cursor.fetchone()[0] == 1
         finally:
             store.close()
 
@@ -139,7 +142,7 @@ def test_development_keys_warn_and_are_stable(
 
 
 def test_vault_refuses_weak_or_shared_keys(tmp_path: Path) -> None:
-    store = SQLiteKeyStore(tmp_path / "keys.sqlite")
+    store = KeyStore(SQLiteSideStore(tmp_path / "keys.sqlite"))
     try:
         with pytest.raises(ValueError):
             PiiVault(store, b"short", INDEX)

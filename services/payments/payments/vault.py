@@ -22,25 +22,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import sqlite3
 import threading
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tillstream.settings import Settings
+from tillstream.sidestore import SideStore
 
 log = logging.getLogger(__name__)
 
@@ -133,38 +130,35 @@ class RotationProgress:
     remaining: int
 
 
-class VaultStore(ABC):
-    """The vault table: SQL shared by SQLite and PostgreSQL."""
+class VaultStore:
+    """The vault table in a side store (SQLite file or the service's PostgreSQL schema)."""
 
-    mark = "?"
-    table = "vault"
-    #: Row locking clause of the rotation's batch select (PostgreSQL: skip rows in flight).
-    lock_clause = ""
+    def __init__(self, side: SideStore) -> None:
+        self.side = side
+        self.mark = side.mark
+        #: Row locking clause of the rotation's batch select (PostgreSQL: skip rows in flight).
+        self.lock_clause = side.lock_clause
+        self.table = side.table("vault")
+        blob = side.blob
+        side.create(
+            f"""CREATE TABLE IF NOT EXISTS {self.table} (
+                token TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                nonce {blob} NOT NULL,
+                ciphertext {blob} NOT NULL,
+                created_at TEXT NOT NULL
+            )""")
 
     @staticmethod
     def open(settings: Settings, service: str = "payments") -> VaultStore:
-        if settings.postgres_dsn:
-            return PostgresVaultStore(settings.postgres_dsn, schema=service)
-        return SQLiteVaultStore(settings.service_dir(service) / "vault.sqlite")
+        return VaultStore(SideStore.open(settings, service, "vault.sqlite"))
 
-    @abstractmethod
-    @contextmanager
-    def cursor(self) -> Iterator[Any]:
+    def cursor(self) -> AbstractContextManager[Any]:
         """A cursor inside one transaction, committed when the block succeeds."""
+        return self.side.cursor()
 
-    def close(self) -> None:  # noqa: B027  (optional)
-        pass
-
-    def _create_table(self, blob: str) -> None:
-        with self.cursor() as cursor:
-            cursor.execute(
-                f"""CREATE TABLE IF NOT EXISTS {self.table} (
-                    token TEXT PRIMARY KEY,
-                    key_id TEXT NOT NULL,
-                    nonce {blob} NOT NULL,
-                    ciphertext {blob} NOT NULL,
-                    created_at TEXT NOT NULL
-                )""")
+    def close(self) -> None:
+        self.side.close()
 
     def insert_if_absent(self, token: str, key_id: str, nonce: bytes, ciphertext: bytes) -> bool:
         m = self.mark
@@ -209,72 +203,6 @@ class VaultStore(ABC):
 
 def _row(row: Any) -> VaultRow:
     return str(row[0]), str(row[1]), bytes(row[2]), bytes(row[3])
-
-
-class SQLiteVaultStore(VaultStore):
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=10)
-        # Rows re-encrypted or deleted are overwritten in the file, not left in free pages.
-        self._db.execute("PRAGMA secure_delete = ON")
-        self._create_table("BLOB")
-
-    @contextmanager
-    def cursor(self) -> Iterator[Any]:
-        with self._lock:
-            cursor = self._db.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-class PostgresVaultStore(VaultStore):
-    mark = "%s"
-    lock_clause = " FOR UPDATE SKIP LOCKED"
-
-    def __init__(self, dsn: str, schema: str) -> None:
-        import psycopg
-        from psycopg import sql
-
-        self._psycopg = psycopg
-        self._dsn = dsn
-        self._lock = threading.Lock()
-        self._conn: Any = None
-        quoted = sql.Identifier(schema).as_string(None)
-        self.table = f"{quoted}.vault"
-        # UniqueViolation: another process created the schema or table at the same moment.
-        with contextlib.suppress(psycopg.errors.UniqueViolation), self.cursor() as cursor:
-            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-        with contextlib.suppress(psycopg.errors.UniqueViolation):
-            self._create_table("BYTEA")
-
-    def _connection(self) -> Any:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = self._psycopg.connect(self._dsn, autocommit=True)
-        return self._conn
-
-    @contextmanager
-    def cursor(self) -> Iterator[Any]:
-        with self._lock:
-            conn = self._connection()
-            with conn.transaction(), conn.cursor() as cursor:
-                yield cursor
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 class CardVault:
