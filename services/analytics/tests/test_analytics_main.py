@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,26 +90,3 @@ async def test_service_projects_both_streams(tmp_path: Path, nats: NatsServer) -
         await nc.close()
         stop.set()
         await asyncio.wait_for(task, 20)
-
-
-async def test_python_m_analytics_main(tmp_path: Path, nats: NatsServer) -> None:
-    env = {**os.environ, "TILLSTREAM_NATS_URL": nats.url, "TILLSTREAM_DATA_DIR": str(tmp_path)}
-    env.pop("TILLSTREAM_POSTGRES_DSN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "analytics.main"], env=env)
-    nc = await nats_py.connect(nats.url)
-    try:
-        async def status() -> dict[str, Any] | None:
-            try:
-                msg = await nc.request("status.analytics", b"", 1)
-            except Exception:
-                return None
-            return json.loads(msg.data)  # type: ignore[no-any-return]
-
-        body = await wait_for(status, timeout=30)
-        assert body is not None and body["service"] == "analytics"
-        assert len(body["consumers"]) == 2
-    finally:
-        await nc.close()
-        proc.send_signal(signal.SIGTERM)
-        # Up to ~30 s: the kit's shutdown waits out the NATS drain timeout (see the report).
-        assert proc.wait(60) == 0

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,25 +94,3 @@ async def test_service_relays_and_consumes(tmp_path: Path, nats: NatsServer) -> 
         await nc.close()
         stop.set()
         await asyncio.wait_for(task, 20)
-
-
-async def test_python_m_crm_main(tmp_path: Path, nats: NatsServer) -> None:
-    env = {**os.environ, "TILLSTREAM_NATS_URL": nats.url, "TILLSTREAM_DATA_DIR": str(tmp_path)}
-    env.pop("TILLSTREAM_POSTGRES_DSN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "crm.main"], env=env)
-    nc = await nats_py.connect(nats.url)
-    try:
-        async def status() -> dict[str, Any] | None:
-            try:
-                msg = await nc.request("status.crm", b"", 1)
-            except Exception:
-                return None
-            return json.loads(msg.data)  # type: ignore[no-any-return]
-
-        body = await wait_for(status, timeout=30)
-        assert body is not None and body["service"] == "crm"
-    finally:
-        await nc.close()
-        proc.send_signal(signal.SIGTERM)
-        # Up to ~30 s: the kit's shutdown waits out the NATS drain timeout (see the report).
-        assert proc.wait(60) == 0
