@@ -24,6 +24,7 @@ from payments.domainmodel import (
     PENDING,
     PREAUTH,
     SALE,
+    UNREFERENCED_REFUND,
     Card,
     CardTokenizer,
     GiftCard,
@@ -36,6 +37,15 @@ from payments.domainmodel import (
     gift_card_number_checked,
     mask_gift_card,
     payment_id_for,
+)
+from payments.risk import (
+    DECLINE,
+    RISK_DECLINE_CODE,
+    RiskFinding,
+    RiskPolicy,
+    RiskRequest,
+    RiskWindow,
+    evaluate,
 )
 from payments.vault import CardVault, RotationProgress, VaultError
 from tillstream.eventstore import ServiceApplication
@@ -124,6 +134,9 @@ class AuthorizationRequest:
     pan: str = field(repr=False)
     expiry: str = field(repr=False)
     tender: str = "card"
+    #: The lane that asks (optional): the lane-declines risk rule counts per lane. Not part
+    #: of the idempotency body (a retry from another lane is still the same request).
+    lane_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,8 @@ class PaymentOutcome:
     refunded_minor: int = 0
     #: Pending, and a request the acquirer may have charged still waits for its reversal.
     reversal_owed: bool = False
+    #: The risk rules that fired on the request (payments.risk), in order.
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,11 +213,13 @@ class Payments(ServiceApplication):
         refund_window: timedelta = DEFAULT_REFUND_WINDOW,
         clock: Callable[[], datetime] | None = None,
         vault: CardVault | None = None,
+        risk_policy: RiskPolicy | None = None,
     ) -> None:
         """`capture_tolerance_percent`: how far above the authorized amount a completion may
         go (tips); `refund_window`: how long after its capture a payment may be refunded;
         `vault`: where the PAN of every approved card is kept, encrypted (closed with the
-        application); None keeps no PAN at all."""
+        application); None keeps no PAN at all; `risk_policy`: the risk rules' thresholds and
+        actions (payments.risk; the defaults when None)."""
         if not (isinstance(capture_tolerance_percent, int)
                 and 0 <= capture_tolerance_percent <= 100):
             raise ValueError("capture_tolerance_percent is an integer from 0 to 100")
@@ -226,6 +243,12 @@ class Payments(ServiceApplication):
         self._pending_position = 0
         self._pending_ids: dict[UUID, None] = {}
         self._pending_lock = threading.Lock()
+        self.risk_policy = risk_policy or RiskPolicy()
+        # The rules' memory: rebuilt from the notification log (read forward before every
+        # evaluation, from 0 after a start), so it also sees what other replicas wrote.
+        self._risk_window = RiskWindow(self.risk_policy)
+        self._risk_position = 0
+        self._risk_lock = threading.Lock()
 
     def authorize(self, request: AuthorizationRequest) -> PaymentOutcome:
         """Authorize and capture a card sale; the same key and body returns the first result.
@@ -253,6 +276,15 @@ class Payments(ServiceApplication):
                 currency=request.currency, card=card, body_hash=body_hash,
                 tender=request.tender, kind=kind,
             )
+            if self._apply_risk(payment, request, card, unreferenced_refund=False):
+                # A rule declined it: saved declined, the acquirer never asked.
+                try:
+                    self.save(payment)
+                except IntegrityError:
+                    first = self._payment(payment_id)
+                    self._check_same_body(first, body_hash)
+                    return self._outcome(first)
+                return self._outcome(payment)
             try:
                 # Saved before the acquirer is asked: an answer that never comes back leaves
                 # a visible pending payment, never a charge nobody knows about.
@@ -305,7 +337,8 @@ class Payments(ServiceApplication):
             payment.capture(auth_code=result.auth_code, rrn=result.rrn,
                             captured_at=self.clock())
         else:
-            payment.decline(response_code=result.response_code, reason=result.reason)
+            payment.decline(response_code=result.response_code, reason=result.reason,
+                            lane_id=request.lane_id)
         try:
             self.save(payment)
         except IntegrityError:
@@ -497,6 +530,20 @@ class Payments(ServiceApplication):
             currency=request.currency, card=card, body_hash=body_hash, permitted=permitted,
             tender=request.tender,
         )
+        findings = self._risk_findings(request, card, unreferenced_refund=True)
+        if any(f.action == DECLINE for f in findings):
+            # Declined by a rule: the same id, born requested (kind refund) then declined 59,
+            # so no money moves and a retry finds the decline.
+            payment = Payment.request(
+                store_id=request.store_id, idempotency_key=request.idempotency_key,
+                sale_id=request.sale_id, amount_minor=request.amount_minor,
+                currency=request.currency, card=card, body_hash=body_hash,
+                tender=request.tender, kind=UNREFERENCED_REFUND)
+            self._record_findings(payment, findings, request.lane_id)
+        else:
+            # Flags of a refund are recorded after its Refunded event (it is born refunded).
+            for finding in findings:
+                payment.flag(finding.rule, finding.action, finding.reason)
         try:
             self.save(payment)
         except IntegrityError:
@@ -505,6 +552,60 @@ class Payments(ServiceApplication):
             self._check_same_body(first, body_hash)
             return self._outcome(first)
         return self._outcome(payment)
+
+    # -- risk rules -----------------------------------------------------------------------------
+
+    def _apply_risk(self, payment: Payment, request: AuthorizationRequest, card: Card,
+                    unreferenced_refund: bool) -> bool:
+        """Evaluate the rules on a new request and record what fired on `payment`; True when
+        a rule declined it (the payment is then declined with code 59)."""
+        findings = self._risk_findings(request, card, unreferenced_refund)
+        return self._record_findings(payment, findings, request.lane_id)
+
+    @staticmethod
+    def _record_findings(payment: Payment, findings: list[RiskFinding], lane_id: str) -> bool:
+        for finding in findings:
+            payment.flag(finding.rule, finding.action, finding.reason)
+        declining = [f for f in findings if f.action == DECLINE]
+        if declining:
+            reason = "; ".join(f"{f.rule}: {f.reason}" for f in declining)
+            payment.decline(RISK_DECLINE_CODE, f"suspected fraud ({reason})", lane_id=lane_id)
+            return True
+        return False
+
+    def _risk_findings(self, request: AuthorizationRequest, card: Card,
+                       unreferenced_refund: bool) -> list[RiskFinding]:
+        with self._risk_lock:
+            self._catch_up_risk_window()
+            return evaluate(self.risk_policy, self._risk_window, RiskRequest(
+                store_id=request.store_id, card_token=card.token,
+                amount_minor=request.amount_minor, currency=request.currency,
+                at=self.clock(), lane_id=request.lane_id,
+                unreferenced_refund=unreferenced_refund))
+
+    def _catch_up_risk_window(self) -> None:
+        """Read the notification log forward into the risk window: attempts (Requested),
+        issuer declines per lane (Declined, not the rules' own 59s) and captured amounts."""
+        window = self._risk_window
+        while True:
+            notifications = self.notifications(self._risk_position + 1, 500)
+            if not notifications:
+                return
+            for notification in notifications:
+                topic = notification.topic
+                if topic in (self._requested_topic, self._declined_topic,
+                             self._captured_topic):
+                    e: Any = self.mapper.to_domain_event(notification)
+                    if topic == self._requested_topic:
+                        if e.kind != UNREFERENCED_REFUND:
+                            window.attempt(e.card_token, e.timestamp)
+                    elif topic == self._declined_topic:
+                        if e.response_code != RISK_DECLINE_CODE:
+                            window.decline(e.store_id, getattr(e, "lane_id", ""),
+                                           e.timestamp)
+                    else:
+                        window.capture(e.store_id, e.currency, e.amount_minor)
+                self._risk_position = notification.id
 
     def _operate(self, payment_id: UUID, operation_key: str, name: str,
                  body: dict[str, Any], apply: Callable[[Payment, str], None]) -> OperationOutcome:
@@ -717,6 +818,7 @@ class Payments(ServiceApplication):
             tip_minor=payment.tip_minor,
             refunded_minor=payment.refunded_minor,
             reversal_owed=payment.reversal_owed,
+            flags=tuple(payment.flags),
         )
 
     def _payment_or_none(self, payment_id: UUID) -> Payment | None:

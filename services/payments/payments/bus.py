@@ -94,6 +94,7 @@ def _authorization_request(body: Mapping[str, Any]) -> AuthorizationRequest:
         currency=text(body, "currency"),
         pan=text(body, "pan"),
         expiry=text(body, "expiry"),
+        lane_id=_optional_text(body, "lane_id"),
     )
 
 
@@ -113,6 +114,7 @@ def payment_reply(outcome: PaymentOutcome) -> dict[str, Any]:
         "captured_minor": outcome.captured_minor,
         "tip_minor": outcome.tip_minor,
         "refunded_minor": outcome.refunded_minor,
+        "flags": list(outcome.flags),
     }
 
 

@@ -36,6 +36,14 @@ class PaymentsContracts:
             return self._event(e, AGGREGATE, "declined", payments_pb2.PaymentDeclined(
                 **self._common(e), response_code=e.response_code, reason=e.reason,
             ))
+        if isinstance(e, Payment.Flagged):
+            return self._event(e, AGGREGATE, "flagged", payments_pb2.PaymentFlagged(
+                payment_id=str(e.originator_id), sale_id=e.sale_id, store_id=e.store_id,
+                rule=e.rule, action=e.action, reason=e.reason,
+                amount=_money(e.amount_minor, e.currency),
+                card=payments_pb2.Card(token=e.card_token, masked_pan=e.masked_pan,
+                                       scheme=e.scheme),
+            ))
         if isinstance(e, Payment.Authorized):
             return self._event(e, AGGREGATE, "authorized", payments_pb2.PaymentAuthorized(
                 **self._common(e), auth_code=e.auth_code, rrn=e.rrn,

@@ -297,6 +297,23 @@ class Payment(Aggregate):
         scheme: str
         response_code: str
         reason: str
+        #: The lane that asked (empty when unknown, and in events stored before lanes were
+        #: recorded): the risk rules count issuer declines per lane.
+        lane_id: str = ""
+
+    class Flagged(Aggregate.Event):
+        # A risk rule fired on the request (see payments.risk): `action` is "flag" (the
+        # payment went on) or "decline" (declined with code 59, the acquirer never asked).
+        store_id: str
+        sale_id: str
+        rule: str
+        action: str
+        reason: str
+        amount_minor: int
+        currency: str
+        card_token: str
+        masked_pan: str
+        scheme: str
 
     class Authorized(Aggregate.Event):
         sale_id: str
@@ -406,6 +423,8 @@ class Payment(Aggregate):
         self.tip_minor = 0
         self.refunded_minor = 0
         self.captured_at: datetime | None = None
+        #: The risk rules that fired on the request (see `flag`).
+        self.flags: list[str] = []
         #: Client keys of the operations after the request, and what each one did.
         self.operations: dict[str, Operation] = {}
         #: A request sent with no answer and no confirmed reversal: what to reverse (see
@@ -535,8 +554,27 @@ class Payment(Aggregate):
         self.rrn = rrn
         self.authorized_minor = amount_minor
 
-    def decline(self, response_code: str, reason: str) -> None:
-        """The acquirer (or the issuer behind it) said no."""
+    def flag(self, rule: str, action: str, reason: str) -> None:
+        """A risk rule fired on the request (before the acquirer is asked): recorded with
+        the payment; a "decline" action is followed by `decline` with code 59. An
+        unreferenced refund is born refunded, so it is flagged right after its birth."""
+        if self.kind != UNREFERENCED_REFUND:
+            self._check_pending()
+        if not rule or action not in ("flag", "decline"):
+            raise PaymentError("a flag names its rule and an action of flag or decline")
+        self._flagged(store_id=self.store_id, sale_id=self.sale_id, rule=rule, action=action,
+                      reason=reason, amount_minor=self.amount_minor, currency=self.currency,
+                      card_token=self.card_token, masked_pan=self.masked_pan,
+                      scheme=self.scheme)
+
+    @event(Flagged)
+    def _flagged(self, store_id: str, sale_id: str, rule: str, action: str, reason: str,
+                 amount_minor: int, currency: str, card_token: str, masked_pan: str,
+                 scheme: str) -> None:
+        self.flags.append(rule)
+
+    def decline(self, response_code: str, reason: str, lane_id: str = "") -> None:
+        """The acquirer (or the issuer behind it, or a risk rule) said no."""
         self._check_pending()
         if response_code == APPROVED_CODE:
             raise PaymentError("a decline cannot carry the approval code")
@@ -544,13 +582,14 @@ class Payment(Aggregate):
             sale_id=self.sale_id, store_id=self.store_id, amount_minor=self.amount_minor,
             currency=self.currency, tender=self.tender, card_token=self.card_token,
             masked_pan=self.masked_pan, scheme=self.scheme, response_code=response_code,
-            reason=reason,
+            reason=reason, lane_id=lane_id,
         )
 
     @event(Declined)
     def _declined(
         self, sale_id: str, store_id: str, amount_minor: int, currency: str, tender: str,
         card_token: str, masked_pan: str, scheme: str, response_code: str, reason: str,
+        lane_id: str = "",
     ) -> None:
         self.status = DECLINED
         self.response_code = response_code

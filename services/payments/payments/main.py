@@ -18,6 +18,7 @@ from payments.domainmodel import (
     CardTokenizer,
 )
 from payments.hostlink import HostAcquirer
+from payments.risk import RiskPolicy
 from payments.vault import CardVault
 from tillstream.eventstore import event_store_env
 from tillstream.service import ServiceDefinition, run_service
@@ -50,10 +51,12 @@ def build_application(
     refund_window: timedelta = DEFAULT_REFUND_WINDOW,
     clock: Callable[[], datetime] | None = None,
     vault: CardVault | None = None,
+    risk_policy: RiskPolicy | None = None,
 ) -> Payments:
     """The Payments application on the configured event store, with its policy: how far a
     completion may exceed its authorization (tips), and how long refunds are allowed. The
-    card vault is the configured one (data_dir or PostgreSQL, settings' keyring) unless given."""
+    card vault is the configured one (data_dir or PostgreSQL, settings' keyring) unless given;
+    `risk_policy` sets the risk rules (payments.risk; their defaults when None)."""
     return Payments(
         env=event_store_env(settings, SERVICE),
         acquirer=acquirer or SimulatedAcquirer(),
@@ -62,6 +65,7 @@ def build_application(
         refund_window=refund_window,
         clock=clock,
         vault=vault or CardVault.open(settings, SERVICE),
+        risk_policy=risk_policy,
     )
 
 

@@ -156,6 +156,26 @@ class PaymentReversed(_message.Message):
     reason: str
     def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class PaymentFlagged(_message.Message):
+    __slots__ = ("payment_id", "sale_id", "store_id", "rule", "action", "reason", "amount", "card")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    sale_id: str
+    store_id: str
+    rule: str
+    action: str
+    reason: str
+    amount: _common_pb2.Money
+    card: Card
+    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., rule: _Optional[str] = ..., action: _Optional[str] = ..., reason: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., card: _Optional[_Union[Card, _Mapping]] = ...) -> None: ...
+
 class GiftCardRef(_message.Message):
     __slots__ = ("gift_card_id", "token", "masked_number")
     GIFT_CARD_ID_FIELD_NUMBER: _ClassVar[int]
