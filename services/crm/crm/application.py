@@ -7,8 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
 from crm.contact import Contact, email_lookup_key, normalize_contact, normalize_phone
-from crm.domainmodel import Customer, CustomerErasedError, InvalidCustomerError, LoyaltyAccount
+from crm.domainmodel import (
+    DEFAULT_POLICY,
+    Customer,
+    CustomerErasedError,
+    InvalidCustomerError,
+    LoyaltyAccount,
+    LoyaltyPolicy,
+    PurchaseHistory,
+)
 from crm.pii import DataKey, PiiUnavailableError, PiiVault
 from tillstream.eventstore import ServiceApplication
 
@@ -29,6 +40,28 @@ class LoyaltyBalance:
     balance: int
     earned_total: int
     redeemed_total: int
+    tier: str = DEFAULT_POLICY.tiers[0].name
+    #: Points that expire within the policy's `expiring_soon_days`.
+    expiring_soon: int = 0
+    reversed_total: int = 0
+    expired_total: int = 0
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a customer's purchase history (newest first) and its summary."""
+
+    customer_id: str
+    sales: list[dict[str, Any]]
+    next_page_token: str
+    sale_count: int
+    #: Per currency, in minor units.
+    totals: dict[str, int]
+    favourites: list[dict[str, Any]]
+    last_visit: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -71,9 +104,11 @@ class Customers(ServiceApplication):
         *,
         vault: PiiVault,
         default_country_code: str | None = None,
+        policy: LoyaltyPolicy = DEFAULT_POLICY,
     ) -> None:
         super().__init__(env)
         self.vault = vault
+        self.policy = policy
         self.default_country_code = default_country_code
 
     def close(self) -> None:
@@ -271,25 +306,118 @@ class Customers(ServiceApplication):
                        open_(key, customer.id, "email", customer.sealed_email),
                        open_(key, customer.id, "phone", customer.sealed_phone))
 
-    def loyalty_balance(self, customer_id: str) -> LoyaltyBalance:
+    def loyalty_balance(self, customer_id: str, now: datetime | None = None) -> LoyaltyBalance:
         """The customer's points; zeros for a registered customer who has not earned yet."""
         account: LoyaltyAccount | None = self.get_or_none(LoyaltyAccount.create_id(customer_id))
         if account is not None:
             return LoyaltyBalance(
-                customer_id, account.balance, account.earned_total, account.redeemed_total
+                customer_id, account.balance, account.earned_total, account.redeemed_total,
+                tier=account.tier,
+                expiring_soon=account.expiring_soon(now or datetime.now(UTC), self.policy),
+                reversed_total=account.reversed_total, expired_total=account.expired_total,
             )
         if self._customer_exists(customer_id):
             return LoyaltyBalance(customer_id, 0, 0, 0)
         raise CustomerNotFoundError(f"no customer {customer_id!r}")
 
     def redeem_points(self, customer_id: str, points: int, reference: str, store_id: str) -> int:
-        """Spend points; returns the new balance."""
-        account: LoyaltyAccount | None = self.get_or_none(LoyaltyAccount.create_id(customer_id))
-        if account is None:
-            raise CustomerNotFoundError(f"customer {customer_id!r} has no loyalty account")
+        """Spend points (oldest lots first); returns the new balance."""
+        account = self._account(customer_id)
         account.redeem(points, reference, store_id)
         self.save(account)
         return int(account.balance)
+
+    def reverse_points(
+        self, customer_id: str, sale_id: str, store_id: str | None = None,
+        at: datetime | None = None,
+    ) -> int | None:
+        """Take back a returned sale's points; the shortfall (None: nothing to reverse)."""
+        account = self._account(customer_id)
+        shortfall = account.reverse_earn(sale_id, store_id, at, self.policy)
+        if account.pending_events:
+            self.save(account)
+        return shortfall
+
+    def expire_points(self, as_of: datetime | None = None, batch: int = 500) -> dict[str, int]:
+        """Run expiry (and the tier review) over every loyalty account as of `as_of`.
+
+        Accounts are found from their Opened events in the notification log (a periodic
+        batch: a scan by topic, not by aggregate). Each account is saved on its own, retried
+        once on a concurrent write. Returns accounts changed and points expired.
+        """
+        as_of = as_of or datetime.now(UTC)
+        topic = get_topic(LoyaltyAccount.Opened)
+        changed = expired = 0
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(
+                start, batch, topics=[topic], inclusive_of_start=True
+            )
+            for notification in notifications:
+                for attempt in range(2):
+                    account: LoyaltyAccount | None = self.get_or_none(
+                        UUID(str(notification.originator_id))
+                    )
+                    if account is None:
+                        break
+                    points = account.expire(as_of, self.policy)
+                    if not account.pending_events:
+                        break
+                    try:
+                        self.save(account)
+                    except IntegrityError:
+                        if attempt:
+                            raise
+                        continue
+                    changed += 1
+                    expired += points
+                    break
+            if len(notifications) < batch:
+                break
+            start = notifications[-1].id + 1
+        return {"accounts_changed": changed, "points_expired": expired}
+
+    def history(
+        self, customer_id: str, page_size: int = 20, page_token: str = "", favourites: int = 5,
+    ) -> HistoryPage:
+        """The customer's completed sales, newest first, paged (the token is an offset)."""
+        if not isinstance(page_size, int) or not 1 <= page_size <= 200:
+            raise InvalidCustomerError("page_size must be 1-200")
+        try:
+            offset = int(page_token or 0)
+        except ValueError as exc:
+            raise InvalidCustomerError(f"bad page token {page_token!r}") from exc
+        if offset < 0:
+            raise InvalidCustomerError(f"bad page token {page_token!r}")
+        history: PurchaseHistory | None = self.get_or_none(PurchaseHistory.create_id(customer_id))
+        if history is None:
+            if self._customer_exists(customer_id):
+                return HistoryPage(customer_id, [], "", 0, {}, [], None)
+            raise CustomerNotFoundError(f"no customer {customer_id!r}")
+        sales = history.newest_first()
+        page = sales[offset:offset + page_size]
+        following = offset + page_size
+        return HistoryPage(
+            customer_id=customer_id,
+            sales=[
+                {"sale_id": p.sale_id, "store_id": p.store_id, "total_minor": p.total_minor,
+                 "currency": p.currency, "at": p.at,
+                 "lines": [{"sku": sku, "quantity": qty} for sku, qty in p.lines]}
+                for p in page
+            ],
+            next_page_token=str(following) if following < len(sales) else "",
+            sale_count=len(sales),
+            totals=dict(history.totals),
+            favourites=[{"sku": sku, "quantity": qty}
+                        for sku, qty in history.favourites(favourites)],
+            last_visit=history.last_visit,
+        )
+
+    def _account(self, customer_id: str) -> LoyaltyAccount:
+        account: LoyaltyAccount | None = self.get_or_none(LoyaltyAccount.create_id(customer_id))
+        if account is None:
+            raise CustomerNotFoundError(f"customer {customer_id!r} has no loyalty account")
+        return account
 
     def _customer_exists(self, customer_id: str) -> bool:
         try:

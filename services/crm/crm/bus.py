@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from crm.application import CustomerConflictError, CustomerNotFoundError, Customers
 from crm.demo import demo_loyalty_card, seed_demo_customers
 from crm.domainmodel import (
+    DEFAULT_POLICY,
     Customer,
     CustomerErasedError,
     InsufficientPointsError,
     InvalidCustomerError,
     InvalidPointsError,
     LoyaltyAccount,
+    PurchaseHistory,
     points_for_sale,
 )
 from tillstream.codec import ReceivedEvent
@@ -24,22 +26,43 @@ from tillstream.events.v1 import checkout_pb2
 from tillstream.service import CommandError, CommandHandler
 
 
+def _sale_time(sale: checkout_pb2.SaleCompleted, event: ReceivedEvent) -> datetime:
+    if sale.completed_at_ms:
+        return datetime.fromtimestamp(sale.completed_at_ms / 1000, UTC)
+    try:
+        at = datetime.fromisoformat(event.occurred_at)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def on_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
-    """Credit loyalty points for a completed sale that names a customer."""
+    """Record a completed sale that names a customer in their purchase history, and credit
+    its loyalty points (at the rate of their tier), in the same unit of work."""
     sale = event.message
     assert isinstance(sale, checkout_pb2.SaleCompleted)
     if not sale.customer_id:
         return
-    points = points_for_sale(sale.total.amount_minor, sale.total.currency)
-    if points <= 0:
-        return
+    store_id = sale.store_id or event.store_id
+    at = _sale_time(sale, event)
+    history: PurchaseHistory | None = uow.get(PurchaseHistory.create_id(sale.customer_id))
+    if history is None:
+        history = PurchaseHistory.start(sale.customer_id)
+    if history.record(sale.sale_id, store_id, sale.total.amount_minor, sale.total.currency,
+                      [(line.sku, line.quantity) for line in sale.lines], at):
+        uow.add(history)
+    if points_for_sale(sale.total.amount_minor, sale.total.currency) <= 0:
+        return  # a refund, or under one whole unit: no points (the base rate is a multiple)
     account: LoyaltyAccount | None = uow.get(LoyaltyAccount.create_id(sale.customer_id))
     if account is None:
         # Open the account even if this customer is unknown here: they may have registered
         # in a store whose CustomerRegistered has not arrived yet, and points must not be lost.
         account = LoyaltyAccount.open(sale.customer_id)
-    account.earn(points, sale.sale_id, sale.store_id or event.store_id)
-    uow.add(account)
+    policy = getattr(uow.app, "policy", DEFAULT_POLICY)
+    account.earn_for_sale(sale.total.amount_minor, sale.total.currency, sale.sale_id,
+                          store_id, at, policy)
+    if account.pending_events:
+        uow.add(account)
 
 
 def consumer_handlers() -> dict[str, Handler]:
@@ -109,8 +132,35 @@ def command_handlers(app: Customers) -> dict[str, CommandHandler]:
         return {"customer_id": str(registered)}
 
     def loyalty(payload: dict[str, Any]) -> dict[str, Any]:
+        """Balance, points ever earned (`earned_total`), tier and points expiring soon."""
         balance = app.loyalty_balance(str(payload["customer_id"]))
-        return {"balance": balance.balance, "earned_total": balance.earned_total}
+        return {"balance": balance.balance, "earned_total": balance.earned_total,
+                "redeemed_total": balance.redeemed_total, "tier": balance.tier,
+                "expiring_soon": balance.expiring_soon}
+
+    def redeem_points(payload: dict[str, Any]) -> dict[str, Any]:
+        """{"customer_id", "points", "reference", "store_id"}: spend points as a tender."""
+        points = payload.get("points")
+        if not isinstance(points, int) or isinstance(points, bool):
+            raise CommandError("points must be a whole number", "invalid")
+        balance = app.redeem_points(
+            str(payload["customer_id"]), points, _text(payload, "reference"),
+            _text(payload, "store_id"),
+        )
+        return {"balance": balance}
+
+    def expire_points(payload: dict[str, Any]) -> dict[str, Any]:
+        """{"as_of"?: ISO time (default now)}: expire old points and review tiers."""
+        return app.expire_points(_time(payload.get("as_of")))
+
+    def history(payload: dict[str, Any]) -> dict[str, Any]:
+        """{"customer_id", "page_size"?, "page_token"?}: purchases newest first and summary."""
+        page_size = payload.get("page_size", 20)
+        if not isinstance(page_size, int) or isinstance(page_size, bool):
+            raise CommandError("page_size must be a whole number", "invalid")
+        page = app.history(str(payload["customer_id"]), page_size,
+                           _text(payload, "page_token"))
+        return page.to_dict()
 
     def seed_demo(payload: dict[str, Any]) -> dict[str, Any]:
         """The demo loyalty customers of a store (idempotent): `up` calls it."""
@@ -160,5 +210,5 @@ def command_handlers(app: Customers) -> dict[str, CommandHandler]:
         return {"changed": changed}
 
     handlers = (register_customer, loyalty, seed_demo, get_customer, find_customer,
-                update_contact, set_consent, erase)
+                update_contact, set_consent, erase, redeem_points, expire_points, history)
     return {fn.__name__: _refusals(fn) for fn in handlers}

@@ -5,6 +5,8 @@ No personal data goes on the bus: a customer is named by id and loyalty card onl
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from crm.domainmodel import Customer, LoyaltyAccount
 from tillstream.codec import IntegrationEvent, subject
 from tillstream.events.v1 import crm_pb2
@@ -13,7 +15,7 @@ SERVICE = "crm"
 
 
 class CrmContracts:
-    """Maps registrations and earned points to CustomerRegistered and LoyaltyPointsEarned."""
+    """Maps registrations and loyalty changes (earned, redeemed, expired, tier) to crm.proto."""
 
     def to_integration(self, domain_event: object) -> IntegrationEvent | None:
         if isinstance(domain_event, Customer.Registered):
@@ -41,5 +43,46 @@ class CrmContracts:
                 store_id=domain_event.store_id,
                 occurred_at=domain_event.timestamp,
             )
-        # Account opening and redemptions have no public contract yet.
+        if isinstance(domain_event, LoyaltyAccount.PointsRedeemed):
+            return IntegrationEvent(
+                subject=subject(SERVICE, domain_event.store_id, "loyalty", "points_redeemed"),
+                message=crm_pb2.LoyaltyPointsRedeemed(
+                    customer_id=domain_event.customer_id,
+                    store_id=domain_event.store_id,
+                    reference=domain_event.reference,
+                    points=domain_event.points,
+                    balance=domain_event.balance,
+                ),
+                store_id=domain_event.store_id,
+                occurred_at=domain_event.timestamp,
+            )
+        if isinstance(domain_event, LoyaltyAccount.PointsExpired):
+            as_of = datetime.fromisoformat(domain_event.as_of)
+            return IntegrationEvent(
+                subject=subject(SERVICE, domain_event.store_id, "loyalty", "points_expired"),
+                message=crm_pb2.LoyaltyPointsExpired(
+                    customer_id=domain_event.customer_id,
+                    store_id=domain_event.store_id,
+                    sale_id=domain_event.sale_id,
+                    points=domain_event.points,
+                    balance=domain_event.balance,
+                    expired_at_ms=int(as_of.timestamp() * 1000),
+                ),
+                store_id=domain_event.store_id,
+                occurred_at=domain_event.timestamp,
+            )
+        if isinstance(domain_event, LoyaltyAccount.TierChanged):
+            return IntegrationEvent(
+                subject=subject(SERVICE, domain_event.store_id, "loyalty", "tier_changed"),
+                message=crm_pb2.LoyaltyTierChanged(
+                    customer_id=domain_event.customer_id,
+                    store_id=domain_event.store_id,
+                    from_tier=domain_event.from_tier,
+                    to_tier=domain_event.to_tier,
+                    rolling_spend_minor=domain_event.rolling_spend_minor,
+                ),
+                store_id=domain_event.store_id,
+                occurred_at=domain_event.timestamp,
+            )
+        # Account opening, reversals and purchase history have no public contract yet.
         return None

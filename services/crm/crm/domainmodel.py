@@ -6,7 +6,10 @@ No I/O here; only eventsourcing.domain and the standard library.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -230,19 +233,130 @@ class Customer(Aggregate):
         self.marketing_consent = False
 
 
+@dataclass(frozen=True)
+class Tier:
+    """A loyalty tier: reached with `min_spend_minor` over the rolling window, earning
+    `rate` points per whole currency unit."""
+
+    name: str
+    min_spend_minor: int
+    rate: int
+
+
+@dataclass(frozen=True)
+class LoyaltyPolicy:
+    """How points are earned, tiers reached and points expire (all integer arithmetic).
+
+    * Points for a sale: ``total_minor // unit * rate`` where ``unit`` is one whole currency
+      unit (100 minor units for EUR) and ``rate`` the tier's: the remainder below a whole
+      unit is dropped (rounded down) before multiplying. Refunds (total <= 0) earn nothing.
+    * The rate is that of the tier in force when the sale is made (spend over the window
+      before the sale); the sale's spend then counts towards the tier.
+    * Tier: the highest tier whose ``min_spend_minor`` the spend over the last
+      ``window_months`` (calendar months, ending at the time of evaluation) reaches; spend is
+      assumed to be in the chain's one currency. Tiers go up on earning and down when old
+      spend leaves the window (re-evaluated on every sale, return and expiry run).
+    * Expiry: the unspent points of an earning (a lot) expire ``expiry_months`` after it.
+    * The default thresholds are far above demo and test volumes: demo customers stay basic,
+      where a point is exactly one whole currency unit.
+    """
+
+    tiers: tuple[Tier, ...] = (
+        Tier("basic", 0, 1),
+        Tier("silver", 10_000_000, 2),  # 100,000.00 in a year
+        Tier("gold", 50_000_000, 3),  # 500,000.00 in a year
+    )
+    window_months: int = 12
+    expiry_months: int = 24
+    expiring_soon_days: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.tiers or self.tiers[0].min_spend_minor != 0:
+            raise ValueError("the first tier must start at zero spend")
+        spends = [tier.min_spend_minor for tier in self.tiers]
+        if spends != sorted(set(spends)) or any(tier.rate < 0 for tier in self.tiers):
+            raise ValueError("tiers must have ascending thresholds and non-negative rates")
+
+    def tier_for(self, spend_minor: int) -> Tier:
+        reached = self.tiers[0]
+        for tier in self.tiers:
+            if spend_minor >= tier.min_spend_minor:
+                reached = tier
+        return reached
+
+    def tier_named(self, name: str) -> Tier:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        return self.tiers[0]
+
+
+DEFAULT_POLICY = LoyaltyPolicy()
+
+
+def months_before(at: datetime, months: int) -> datetime:
+    """`at` moved back by whole calendar months (the day clamped to the month's length)."""
+    index = at.year * 12 + at.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(at.day, monthrange(year, month + 1)[1])
+    return at.replace(year=year, month=month + 1, day=day)
+
+
+def _stamp(at: datetime | None) -> str:
+    if at is None:
+        return datetime.now(UTC).isoformat()
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise InvalidPointsError("times must be datetimes with a timezone")
+    return at.astimezone(UTC).isoformat()
+
+
+def _parse(stamp: str) -> datetime:
+    # An unknown time (only from upcast old events) counts as long ago.
+    return datetime.fromisoformat(stamp) if stamp else datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class PointsLot:
+    """The points of one earning; redemptions and expiry consume the oldest lots first."""
+
+    sale_id: str
+    store_id: str
+    at: str
+    points: int
+    remaining: int
+    spend_minor: int
+    expired: int = 0
+    reversed: bool = False
+
+
 class LoyaltyAccount(Aggregate):
-    """A customer's points: earned on sales, spent on redemptions, never below zero."""
+    """A customer's points: earned on sales, spent on redemptions, never below zero.
+
+    Points are held in lots, one per earning, consumed oldest first (FIFO) by redemptions,
+    reversals and expiry; `balance` is always the sum of the lots' remaining points.
+    """
 
     class Opened(Aggregate.Created):
         customer_id: str
 
     # Each event carries the customer id: the account id is a hash of it, not invertible.
     class PointsEarned(Aggregate.Event):
+        class_version = 2
         customer_id: str
         points: int
         sale_id: str
         store_id: str
         balance: int
+        spend_minor: int
+        at: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Version 1 earned 1 point per whole unit and did not record spend or time: the
+            # spend is taken as points * 100 and the time as the event's.
+            stamp = state.get("timestamp")
+            state["spend_minor"] = int(state["points"]) * 100
+            state["at"] = stamp.isoformat() if isinstance(stamp, datetime) else str(stamp or "")
 
     class PointsRedeemed(Aggregate.Event):
         customer_id: str
@@ -250,6 +364,33 @@ class LoyaltyAccount(Aggregate):
         reference: str
         store_id: str
         balance: int
+
+    class PointsReversed(Aggregate.Event):
+        """A return took back the points of `sale_id`; `shortfall` could not be taken
+        (already spent) and is recorded rather than making the balance negative."""
+
+        customer_id: str
+        sale_id: str
+        store_id: str
+        points: int
+        shortfall: int
+        balance: int
+
+    class PointsExpired(Aggregate.Event):
+        customer_id: str
+        sale_id: str
+        store_id: str
+        points: int
+        balance: int
+        as_of: str
+
+    class TierChanged(Aggregate.Event):
+        customer_id: str
+        store_id: str
+        from_tier: str
+        to_tier: str
+        rolling_spend_minor: int
+        as_of: str
 
     @staticmethod
     def create_id(customer_id: str) -> UUID:
@@ -266,27 +407,95 @@ class LoyaltyAccount(Aggregate):
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
         self.balance = 0
+        #: Points ever credited (reversals and expiry do not lower it).
         self.earned_total = 0
         self.redeemed_total = 0
+        self.reversed_total = 0
+        self.shortfall_total = 0
+        self.expired_total = 0
+        self.tier = DEFAULT_POLICY.tiers[0].name
+        self.last_store_id = ""
+        self.lots: list[PointsLot] = []
 
-    def earn(self, points: int, sale_id: str, store_id: str) -> None:
-        """Credit points for a sale made in `store_id`."""
+    # Queries ---------------------------------------------------------------------------------
+
+    def has_sale(self, sale_id: str) -> bool:
+        return any(lot.sale_id == sale_id for lot in self.lots)
+
+    def rolling_spend(self, as_of: datetime, policy: LoyaltyPolicy = DEFAULT_POLICY) -> int:
+        """Spend (minor units) of the sales in the window ending at `as_of` (returns excluded)."""
+        since = months_before(as_of, policy.window_months)
+        return sum(
+            lot.spend_minor for lot in self.lots
+            if not lot.reversed and since < _parse(lot.at) <= as_of
+        )
+
+    def expiring(self, as_of: datetime, policy: LoyaltyPolicy = DEFAULT_POLICY) -> int:
+        """Points that will have expired by `as_of` (unspent points of old enough lots)."""
+        cutoff = months_before(as_of, policy.expiry_months)
+        return sum(lot.remaining for lot in self.lots if _parse(lot.at) <= cutoff)
+
+    def expiring_soon(self, now: datetime, policy: LoyaltyPolicy = DEFAULT_POLICY) -> int:
+        """Points that expire within the policy's `expiring_soon_days` of `now`."""
+        return self.expiring(now + timedelta(days=policy.expiring_soon_days), policy)
+
+    # Commands --------------------------------------------------------------------------------
+
+    def earn(
+        self, points: int, sale_id: str, store_id: str,
+        at: datetime | None = None, spend_minor: int = 0,
+    ) -> bool:
+        """Credit `points` for a sale made in `store_id`; False if this sale already earned."""
         _check_points(points)
         if not sale_id:
             raise InvalidPointsError("earned points need the sale id")
         _check_store(store_id)
+        if not isinstance(spend_minor, int) or spend_minor < 0:
+            raise InvalidPointsError("spend must be a non-negative number of minor units")
+        if self.has_sale(sale_id):
+            return False
         self._earned(customer_id=self.customer_id, points=points, sale_id=sale_id,
-                     store_id=store_id, balance=self.balance + points)
+                     store_id=store_id, balance=self.balance + points,
+                     spend_minor=spend_minor, at=_stamp(at))
+        return True
+
+    def earn_for_sale(
+        self, total_minor: int, currency: str, sale_id: str, store_id: str, at: datetime,
+        policy: LoyaltyPolicy = DEFAULT_POLICY,
+    ) -> int:
+        """Credit a completed sale at the rate of the tier in force; the points earned.
+
+        The tier is re-evaluated before (old spend may have left the window) and after (this
+        sale may lift it); each change is a TierChanged.
+        """
+        _stamp(at)
+        _check_store(store_id)
+        if self.has_sale(sale_id):
+            return 0
+        self.review_tier(at, policy, store_id)
+        points = points_for_sale(total_minor, currency) * policy.tier_named(self.tier).rate
+        if points <= 0:
+            return 0
+        self.earn(points, sale_id, store_id, at, total_minor)
+        self.review_tier(at, policy, store_id)
+        return points
 
     @event(PointsEarned)
     def _earned(
-        self, customer_id: str, points: int, sale_id: str, store_id: str, balance: int
+        self, customer_id: str, points: int, sale_id: str, store_id: str, balance: int,
+        spend_minor: int, at: str,
     ) -> None:
+        self.lots.append(PointsLot(sale_id, store_id, at, points, points, spend_minor))
         self.balance = balance
         self.earned_total += points
+        self.last_store_id = store_id
 
     def redeem(self, points: int, reference: str, store_id: str) -> None:
-        """Spend points; refused when the balance would go negative."""
+        """Spend points, oldest lots first; refused when the balance would go negative.
+
+        Expiry is only what `expire` records: lots past their expiry but not yet expired by
+        a run can still be spent (the expiry job's period bounds that grace).
+        """
         _check_points(points)
         if not reference:
             raise InvalidPointsError("a redemption needs a reference")
@@ -302,5 +511,192 @@ class LoyaltyAccount(Aggregate):
     def _redeemed(
         self, customer_id: str, points: int, reference: str, store_id: str, balance: int
     ) -> None:
+        self._consume(points)
         self.balance = balance
         self.redeemed_total += points
+
+    def reverse_earn(
+        self, sale_id: str, store_id: str | None = None, at: datetime | None = None,
+        policy: LoyaltyPolicy = DEFAULT_POLICY,
+    ) -> int | None:
+        """Take back the points a returned sale earned; returns the shortfall (points already
+        spent, which cannot be taken back), or None if the sale earned nothing here or was
+        already reversed.
+
+        The points still usable from that earning (earned less expired) are taken from its own
+        lot first, then from the oldest other lots; the balance never goes below zero. The
+        sale's spend leaves the tier window, so the tier is reviewed.
+        """
+        lot = next((lot for lot in self.lots if lot.sale_id == sale_id), None)
+        if lot is None or lot.reversed:
+            return None
+        store = _check_store(store_id or lot.store_id)
+        owed = lot.points - lot.expired
+        taken = min(owed, self.balance)
+        self._reversed(customer_id=self.customer_id, sale_id=sale_id, store_id=store,
+                       points=taken, shortfall=owed - taken, balance=self.balance - taken)
+        self.review_tier(at or datetime.now(UTC), policy, store)
+        return owed - taken
+
+    @event(PointsReversed)
+    def _reversed(
+        self, customer_id: str, sale_id: str, store_id: str, points: int, shortfall: int,
+        balance: int,
+    ) -> None:
+        lot = next(lot for lot in self.lots if lot.sale_id == sale_id)
+        lot.reversed = True
+        own = min(lot.remaining, points)
+        lot.remaining -= own
+        self._consume(points - own)
+        self.balance = balance
+        self.reversed_total += points
+        self.shortfall_total += shortfall
+
+    def expire(self, as_of: datetime, policy: LoyaltyPolicy = DEFAULT_POLICY) -> int:
+        """Expire the unspent points of lots earned `expiry_months` or more before `as_of`
+        (one PointsExpired per lot) and review the tier; returns the points expired."""
+        stamp = _stamp(as_of)
+        cutoff = months_before(as_of, policy.expiry_months)
+        expired = 0
+        for lot in list(self.lots):
+            if lot.remaining > 0 and _parse(lot.at) <= cutoff:
+                expired += lot.remaining
+                self._expired(customer_id=self.customer_id, sale_id=lot.sale_id,
+                              store_id=lot.store_id, points=lot.remaining,
+                              balance=self.balance - lot.remaining, as_of=stamp)
+        self.review_tier(as_of, policy)
+        return expired
+
+    @event(PointsExpired)
+    def _expired(
+        self, customer_id: str, sale_id: str, store_id: str, points: int, balance: int,
+        as_of: str,
+    ) -> None:
+        lot = next(lot for lot in self.lots if lot.sale_id == sale_id and lot.remaining)
+        lot.remaining -= points
+        lot.expired += points
+        self.balance = balance
+        self.expired_total += points
+
+    def review_tier(
+        self, as_of: datetime, policy: LoyaltyPolicy = DEFAULT_POLICY, store_id: str = ""
+    ) -> bool:
+        """Record a TierChanged if the spend over the window ending at `as_of` puts the
+        account in another tier; True if it changed."""
+        spend = self.rolling_spend(as_of, policy)
+        wanted = policy.tier_for(spend).name
+        if wanted == self.tier:
+            return False
+        store = store_id or self.last_store_id
+        if not store:
+            return False  # nothing was ever earned: nowhere to announce it, nothing to change
+        self._tier_changed(customer_id=self.customer_id, store_id=_check_store(store),
+                           from_tier=self.tier, to_tier=wanted, rolling_spend_minor=spend,
+                           as_of=_stamp(as_of))
+        return True
+
+    @event(TierChanged)
+    def _tier_changed(
+        self, customer_id: str, store_id: str, from_tier: str, to_tier: str,
+        rolling_spend_minor: int, as_of: str,
+    ) -> None:
+        self.tier = to_tier
+
+    def _consume(self, points: int) -> None:
+        # Oldest lots first; callers guarantee the lots hold at least `points`.
+        for lot in self.lots:
+            if points <= 0:
+                break
+            used = min(lot.remaining, points)
+            lot.remaining -= used
+            points -= used
+
+
+class PurchaseHistory(Aggregate):
+    """A customer's completed sales (no personal data: the customer is named by id).
+
+    One aggregate per customer, written in the same unit of work as their loyalty points, so
+    the history is exactly-once with the consumer's tracking and needs no projection of its
+    own. Reads are in memory: totals, favourites and last visit are kept up to date.
+    """
+
+    class Started(Aggregate.Created):
+        customer_id: str
+
+    class PurchaseRecorded(Aggregate.Event):
+        customer_id: str
+        sale_id: str
+        store_id: str
+        total_minor: int
+        currency: str
+        #: [[sku, quantity], ...]
+        lines: list[list[Any]]
+        at: str
+
+    @staticmethod
+    def create_id(customer_id: str) -> UUID:
+        return uuid5(CRM_NAMESPACE, f"history:{customer_id}")
+
+    @classmethod
+    def start(cls, customer_id: str) -> PurchaseHistory:
+        if not isinstance(customer_id, str) or not customer_id.strip():
+            raise InvalidCustomerError("a purchase history needs a customer id")
+        return cls._create(cls.Started, id=cls.create_id(customer_id), customer_id=customer_id)
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        self.sales: list[Purchase] = []
+        self.sale_ids: set[str] = set()
+        #: Total per currency, in minor units.
+        self.totals: dict[str, int] = {}
+        self.quantities: dict[str, int] = {}
+        self.last_visit: str | None = None
+
+    def record(
+        self, sale_id: str, store_id: str, total_minor: int, currency: str,
+        lines: list[tuple[str, int]], at: datetime,
+    ) -> bool:
+        """Record a completed sale; False if it was recorded already (a redelivery)."""
+        if not sale_id:
+            raise InvalidCustomerError("a purchase needs the sale id")
+        _check_store(store_id)
+        if sale_id in self.sale_ids:
+            return False
+        self._recorded(customer_id=self.customer_id, sale_id=sale_id, store_id=store_id,
+                       total_minor=int(total_minor), currency=currency,
+                       lines=[[sku, int(quantity)] for sku, quantity in lines],
+                       at=_stamp(at))
+        return True
+
+    @event(PurchaseRecorded)
+    def _recorded(
+        self, customer_id: str, sale_id: str, store_id: str, total_minor: int, currency: str,
+        lines: list[list[Any]], at: str,
+    ) -> None:
+        purchase = Purchase(sale_id, store_id, total_minor, currency,
+                            tuple((str(sku), int(qty)) for sku, qty in lines), at)
+        self.sales.append(purchase)
+        self.sale_ids.add(sale_id)
+        self.totals[currency] = self.totals.get(currency, 0) + total_minor
+        for sku, quantity in purchase.lines:
+            self.quantities[sku] = self.quantities.get(sku, 0) + quantity
+        if self.last_visit is None or _parse(at) > _parse(self.last_visit):
+            self.last_visit = at
+
+    def newest_first(self) -> list[Purchase]:
+        return sorted(self.sales, key=lambda p: (_parse(p.at), p.sale_id), reverse=True)
+
+    def favourites(self, n: int = 5) -> list[tuple[str, int]]:
+        """The top `n` SKUs by quantity bought (ties by SKU); net of returned quantities."""
+        ranked = sorted(self.quantities.items(), key=lambda item: (-item[1], item[0]))
+        return [(sku, qty) for sku, qty in ranked if qty > 0][:n]
+
+
+@dataclass(frozen=True)
+class Purchase:
+    sale_id: str
+    store_id: str
+    total_minor: int
+    currency: str
+    lines: tuple[tuple[str, int], ...] = ()
+    at: str = ""

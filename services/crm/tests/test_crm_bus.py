@@ -11,6 +11,7 @@ import pytest
 
 from crm.application import Customers
 from crm.bus import command_handlers, consumer_handlers, on_sale_completed
+from crm.domainmodel import LoyaltyAccount, PurchaseHistory
 from crm.main import build_application
 from tillstream.codec import ReceivedEvent
 from tillstream.consumer import Delivery, EventSourcedSink, UnitOfWork
@@ -58,7 +59,9 @@ def test_sale_without_customer_or_points_changes_nothing(app: Customers) -> None
     on_sale_completed(completed("sale-1", "", 5000), uow)
     on_sale_completed(completed("sale-2", "cust-1", 99), uow)  # under one whole euro
     on_sale_completed(completed("sale-3", "cust-1", -2000), uow)  # a refund earns nothing
-    assert uow.aggregates == {}
+    # Both are in the customer's purchase history; neither opens a loyalty account.
+    assert list(uow.aggregates) == [PurchaseHistory.create_id("cust-1")]
+    assert LoyaltyAccount.create_id("cust-1") not in uow.aggregates
 
 
 def test_unknown_customer_still_gets_an_account(app: Customers) -> None:
@@ -94,7 +97,9 @@ class TestCommands:
         assert commands["register_customer"](
             {"loyalty_card": "LC0002", "name": "Ben", "store_id": "s001", "customer_id": given}
         ) == {"customer_id": given}
-        assert commands["loyalty"]({"customer_id": given}) == {"balance": 0, "earned_total": 0}
+        assert commands["loyalty"]({"customer_id": given}) == {
+            "balance": 0, "earned_total": 0, "redeemed_total": 0, "tier": "basic",
+            "expiring_soon": 0}
 
     @pytest.mark.parametrize(
         ("command", "payload", "code"),

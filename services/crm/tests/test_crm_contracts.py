@@ -38,8 +38,11 @@ def test_points_earned() -> None:
         customer_id="cust-1", store_id="s002", sale_id="sale-1", points=12, balance=12)
 
 
-def test_redemption_is_private() -> None:
+def test_redemption_is_published() -> None:
     account = LoyaltyAccount.open("cust-1")
     account.earn(12, "sale-1", "s002")
     account.redeem(2, "reward-1", "s002")
-    assert contracts.to_integration(account.collect_events()[-1]) is None
+    integration = contracts.to_integration(account.collect_events()[-1])
+    assert integration is not None
+    assert integration.subject == "crm.s002.loyalty.points_redeemed"
+    assert (integration.message.points, integration.message.balance) == (2, 10)

@@ -32,7 +32,8 @@ def test_build(tmp_path: Path) -> None:
         assert subscription.events == ("sale.completed",)
         assert set(definition.commands) == {
             "register_customer", "loyalty", "seed_demo", "get_customer", "find_customer",
-            "update_contact", "set_consent", "erase"}
+            "update_contact", "set_consent", "erase", "redeem_points", "expire_points",
+            "history"}
     finally:
         assert definition.app is not None
         definition.app.close()

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etillstream/events/v1/crm.proto\x12\x14tillstream.events.v1\"Q\n\x12\x43ustomerRegistered\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x14\n\x0cloyalty_card\x18\x03 \x01(\t\"n\n\x13LoyaltyPointsEarned\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07sale_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etillstream/events/v1/crm.proto\x12\x14tillstream.events.v1\"Q\n\x12\x43ustomerRegistered\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x14\n\x0cloyalty_card\x18\x03 \x01(\t\"n\n\x13LoyaltyPointsEarned\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07sale_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\"r\n\x15LoyaltyPointsRedeemed\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\"\x86\x01\n\x14LoyaltyPointsExpired\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07sale_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\x12\x15\n\rexpired_at_ms\x18\x06 \x01(\x03\"|\n\x12LoyaltyTierChanged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tfrom_tier\x18\x03 \x01(\t\x12\x0f\n\x07to_tier\x18\x04 \x01(\t\x12\x1b\n\x13rolling_spend_minor\x18\x05 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMERREGISTERED']._serialized_end=137
   _globals['_LOYALTYPOINTSEARNED']._serialized_start=139
   _globals['_LOYALTYPOINTSEARNED']._serialized_end=249
+  _globals['_LOYALTYPOINTSREDEEMED']._serialized_start=251
+  _globals['_LOYALTYPOINTSREDEEMED']._serialized_end=365
+  _globals['_LOYALTYPOINTSEXPIRED']._serialized_start=368
+  _globals['_LOYALTYPOINTSEXPIRED']._serialized_end=502
+  _globals['_LOYALTYTIERCHANGED']._serialized_start=504
+  _globals['_LOYALTYTIERCHANGED']._serialized_end=628
 # @@protoc_insertion_point(module_scope)
