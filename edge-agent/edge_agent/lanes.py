@@ -196,6 +196,7 @@ class Lane:
                 "authorize",
                 {
                     "idempotency_key": f"{sale_id}:{attempt}",
+                    "lane_id": self.lane_id,
                     "sale_id": sale_id,
                     "store_id": self.store_id,
                     "amount_minor": due,
