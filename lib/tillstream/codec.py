@@ -50,6 +50,25 @@ class IntegrationEvent:
     schema_version: int = 1
     trace_headers: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        service: str,
+        store_id: str,
+        aggregate: str,
+        event: str,
+        *,
+        message: Message,
+        occurred_at: datetime,
+    ) -> IntegrationEvent:
+        """The integration event `message` on `<service>.<store>.<aggregate>.<event>`."""
+        return cls(
+            subject=subject(service, store_id, aggregate, event),
+            message=message,
+            store_id=store_id,
+            occurred_at=occurred_at,
+        )
+
     @property
     def event_type(self) -> str:
         return str(self.message.DESCRIPTOR.full_name)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checkout.domainmodel import Sale, Shift
-from tillstream.codec import IntegrationEvent, subject
+from tillstream.codec import IntegrationEvent
 from tillstream.events.v1 import checkout_pb2, common_pb2
 
 SERVICE = "checkout"
@@ -156,10 +156,7 @@ class CheckoutContracts:
     def _event(
         domain_event: Any, name: str, message: Any, aggregate: str = AGGREGATE
     ) -> IntegrationEvent:
-        store_id: str = domain_event.store_id
-        return IntegrationEvent(
-            subject=subject(SERVICE, store_id, aggregate, name),
-            message=message,
-            store_id=store_id,
-            occurred_at=domain_event.timestamp,
+        return IntegrationEvent.of(
+            SERVICE, domain_event.store_id, aggregate, name,
+            message=message, occurred_at=domain_event.timestamp,
         )

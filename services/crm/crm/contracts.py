@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from crm.domainmodel import Customer, LoyaltyAccount
-from tillstream.codec import IntegrationEvent, subject
+from tillstream.codec import IntegrationEvent
 from tillstream.events.v1 import crm_pb2
 
 SERVICE = "crm"
@@ -19,20 +19,19 @@ class CrmContracts:
 
     def to_integration(self, domain_event: object) -> IntegrationEvent | None:
         if isinstance(domain_event, Customer.Registered):
-            return IntegrationEvent(
-                subject=subject(SERVICE, domain_event.store_id, "customer", "registered"),
+            return IntegrationEvent.of(
+                SERVICE, domain_event.store_id, "customer", "registered",
                 # Deliberately without name, email and phone.
                 message=crm_pb2.CustomerRegistered(
                     customer_id=str(domain_event.originator_id),
                     store_id=domain_event.store_id,
                     loyalty_card=domain_event.loyalty_card,
                 ),
-                store_id=domain_event.store_id,
                 occurred_at=domain_event.timestamp,
             )
         if isinstance(domain_event, LoyaltyAccount.PointsEarned):
-            return IntegrationEvent(
-                subject=subject(SERVICE, domain_event.store_id, "loyalty", "points_earned"),
+            return IntegrationEvent.of(
+                SERVICE, domain_event.store_id, "loyalty", "points_earned",
                 message=crm_pb2.LoyaltyPointsEarned(
                     customer_id=domain_event.customer_id,
                     store_id=domain_event.store_id,
@@ -40,12 +39,11 @@ class CrmContracts:
                     points=domain_event.points,
                     balance=domain_event.balance,
                 ),
-                store_id=domain_event.store_id,
                 occurred_at=domain_event.timestamp,
             )
         if isinstance(domain_event, LoyaltyAccount.PointsRedeemed):
-            return IntegrationEvent(
-                subject=subject(SERVICE, domain_event.store_id, "loyalty", "points_redeemed"),
+            return IntegrationEvent.of(
+                SERVICE, domain_event.store_id, "loyalty", "points_redeemed",
                 message=crm_pb2.LoyaltyPointsRedeemed(
                     customer_id=domain_event.customer_id,
                     store_id=domain_event.store_id,
@@ -53,13 +51,12 @@ class CrmContracts:
                     points=domain_event.points,
                     balance=domain_event.balance,
                 ),
-                store_id=domain_event.store_id,
                 occurred_at=domain_event.timestamp,
             )
         if isinstance(domain_event, LoyaltyAccount.PointsExpired):
             as_of = datetime.fromisoformat(domain_event.as_of)
-            return IntegrationEvent(
-                subject=subject(SERVICE, domain_event.store_id, "loyalty", "points_expired"),
+            return IntegrationEvent.of(
+                SERVICE, domain_event.store_id, "loyalty", "points_expired",
                 message=crm_pb2.LoyaltyPointsExpired(
                     customer_id=domain_event.customer_id,
                     store_id=domain_event.store_id,
@@ -68,12 +65,11 @@ class CrmContracts:
                     balance=domain_event.balance,
                     expired_at_ms=int(as_of.timestamp() * 1000),
                 ),
-                store_id=domain_event.store_id,
                 occurred_at=domain_event.timestamp,
             )
         if isinstance(domain_event, LoyaltyAccount.TierChanged):
-            return IntegrationEvent(
-                subject=subject(SERVICE, domain_event.store_id, "loyalty", "tier_changed"),
+            return IntegrationEvent.of(
+                SERVICE, domain_event.store_id, "loyalty", "tier_changed",
                 message=crm_pb2.LoyaltyTierChanged(
                     customer_id=domain_event.customer_id,
                     store_id=domain_event.store_id,
@@ -81,7 +77,6 @@ class CrmContracts:
                     to_tier=domain_event.to_tier,
                     rolling_spend_minor=domain_event.rolling_spend_minor,
                 ),
-                store_id=domain_event.store_id,
                 occurred_at=domain_event.timestamp,
             )
         # Account opening, reversals and purchase history have no public contract yet.

@@ -7,7 +7,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from inventory.domainmodel import Product, StockItem, Transfer
-from tillstream.codec import CHAIN, IntegrationEvent, subject
+from tillstream.codec import CHAIN, IntegrationEvent
 from tillstream.events.v1 import common_pb2, inventory_pb2
 
 SERVICE = "inventory"
@@ -112,12 +112,7 @@ class InventoryContracts:
                 on_hand=domain_event.on_hand,
                 reorder_point=domain_event.reorder_point,
             )
-            return IntegrationEvent(
-                subject=subject(SERVICE, domain_event.store_id, "stock", "low"),
-                message=message,
-                store_id=domain_event.store_id,
-                occurred_at=domain_event.timestamp,
-            )
+            return self._event(domain_event.store_id, "stock", "low", domain_event, message)
         # StockItem.Created, ReorderPointSet and the StoreStock index stay private.
         return None
 
@@ -125,11 +120,8 @@ class InventoryContracts:
     def _event(
         store_id: str, aggregate: str, name: str, domain_event: Any, message: Message
     ) -> IntegrationEvent:
-        return IntegrationEvent(
-            subject=subject(SERVICE, store_id, aggregate, name),
-            message=message,
-            store_id=store_id,
-            occurred_at=domain_event.timestamp,
+        return IntegrationEvent.of(
+            SERVICE, store_id, aggregate, name, message=message, occurred_at=domain_event.timestamp
         )
 
     @staticmethod
@@ -146,12 +138,7 @@ class InventoryContracts:
             active=active,
             barcodes=list(domain_event.barcodes),
         )
-        return IntegrationEvent(
-            subject=subject(SERVICE, CHAIN, "product", "upserted"),
-            message=message,
-            store_id=CHAIN,
-            occurred_at=domain_event.timestamp,
-        )
+        return InventoryContracts._event(CHAIN, "product", "upserted", domain_event, message)
 
     @staticmethod
     def _stock_changed(
@@ -171,11 +158,8 @@ class InventoryContracts:
             reason=reason,
             reference=reference,
         )
-        return IntegrationEvent(
-            subject=subject(SERVICE, domain_event.store_id, "stock", "changed"),
-            message=message,
-            store_id=domain_event.store_id,
-            occurred_at=domain_event.timestamp,
+        return InventoryContracts._event(
+            domain_event.store_id, "stock", "changed", domain_event, message
         )
 
 

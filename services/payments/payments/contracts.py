@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.domainmodel import GiftCard, Payment
-from tillstream.codec import IntegrationEvent, subject
+from tillstream.codec import IntegrationEvent
 from tillstream.events.v1 import common_pb2, payments_pb2
 
 SERVICE = "payments"
@@ -126,10 +126,7 @@ class PaymentsContracts:
 
     @staticmethod
     def _event(domain_event: Any, aggregate: str, name: str, message: Any) -> IntegrationEvent:
-        store_id: str = domain_event.store_id
-        return IntegrationEvent(
-            subject=subject(SERVICE, store_id, aggregate, name),
-            message=message,
-            store_id=store_id,
-            occurred_at=domain_event.timestamp,
+        return IntegrationEvent.of(
+            SERVICE, domain_event.store_id, aggregate, name,
+            message=message, occurred_at=domain_event.timestamp,
         )
