@@ -7,11 +7,13 @@ TILLSTREAM_REQUIRE_POSTGRES=1 (CI), where they fail instead.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -74,4 +76,24 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.kill()
+async def ask_service(
+    nc: Any, service: str, command: str, body: dict[str, Any], store_id: str = "s001",
+    timeout: float = 15.0,
+) -> dict[str, Any]:
+    """Send a command over NATS, retrying until the service has subscribed; the JSON reply."""
+    from tillstream.bus import command_subject, wait_for
+
+    async def ask() -> dict[str, Any] | None:
+        try:
+            msg = await nc.request(command_subject(service, command, store_id),
+                                   json.dumps(body).encode(), timeout=2)
+        except Exception:
+            return None  # the host is not subscribed yet
+        return dict(json.loads(msg.data))
+
+    reply = await wait_for(ask, timeout=timeout)
+    assert reply is not None, f"{service} did not answer {command}"
+    return reply
+
+
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

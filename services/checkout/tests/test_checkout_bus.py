@@ -18,13 +18,13 @@ from checkout.bus import INVENTORY_HANDLERS, PAYMENTS_HANDLERS, CheckoutCommands
 from checkout.contracts import CheckoutContracts
 from checkout.domainmodel import PriceEntry, Sale, price_entry_id
 from checkout.main import build, build_application
-from tillstream.bus import command_subject, connect, wait_for
+from tillstream.bus import connect, wait_for
 from tillstream.codec import H_EVENT_TYPE, H_MSG_ID, H_STORE_ID, ReceivedEvent
 from tillstream.consumer import Delivery, EventSourcedSink
 from tillstream.events.v1 import checkout_pb2, common_pb2, inventory_pb2, payments_pb2
 from tillstream.natsserver import NatsServer
 from tillstream.service import CommandError, ServiceHost
-from tillstream.testing import test_settings
+from tillstream.testing import ask_service, test_settings
 
 PIN = "4321"
 
@@ -354,15 +354,7 @@ async def test_checkout_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
     js = nc.jetstream()
     try:
         async def request(command: str, body: dict[str, Any]) -> dict[str, Any]:
-            async def ask() -> dict[str, Any] | None:
-                try:
-                    msg = await nc.request(command_subject("checkout", command, "s001"),
-                                           json.dumps(body).encode(), timeout=2)
-                except Exception:
-                    return None  # the host is not subscribed yet
-                return dict(json.loads(msg.data))
-            reply = await wait_for(ask, timeout=15)
-            assert reply is not None
+            reply = await ask_service(nc, "checkout", command, body)
             return reply
 
         async def publish(subject: str, upstream_id: str, message: Message) -> None:

@@ -18,11 +18,11 @@ from payments.bus import HANDLERS, PaymentsCommands
 from payments.contracts import PaymentsContracts
 from payments.domainmodel import PREAUTH, Card, CardTokenizer, GiftCard, Payment
 from payments.main import build, build_application, card_token_key
-from tillstream.bus import command_subject, connect, wait_for
+from tillstream.bus import connect, wait_for
 from tillstream.events.v1 import payments_pb2
 from tillstream.natsserver import NatsServer
 from tillstream.service import CommandError, ServiceHost
-from tillstream.testing import test_settings
+from tillstream.testing import ask_service, test_settings
 
 VISA = "4111111111111111"
 DECLINE_51 = "4000000000000051"
@@ -388,15 +388,7 @@ async def test_payments_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
     js = nc.jetstream()
     try:
         async def request(command: str, payload: dict[str, Any]) -> dict[str, Any]:
-            async def ask() -> dict[str, Any] | None:
-                try:
-                    msg = await nc.request(command_subject("payments", command, "s001"),
-                                           json.dumps(payload).encode(), timeout=2)
-                except Exception:
-                    return None  # the host is not subscribed yet
-                return dict(json.loads(msg.data))
-            reply = await wait_for(ask, timeout=15)
-            assert reply is not None
+            reply = await ask_service(nc, "payments", command, payload)
             return reply
 
         approved = await request("authorize", body("k1"))
@@ -445,15 +437,8 @@ async def test_preauth_and_completion_publish_on_nats(nats: NatsServer, tmp_path
     js = nc.jetstream()
     try:
         async def request(command: str, payload: dict[str, Any]) -> dict[str, Any]:
-            async def ask() -> dict[str, Any] | None:
-                try:
-                    msg = await nc.request(command_subject("payments", command, "s001"),
-                                           json.dumps(payload).encode(), timeout=2)
-                except Exception:
-                    return None  # the host is not subscribed yet
-                return dict(json.loads(msg.data))
-            reply = await wait_for(ask, timeout=15)
-            assert reply is not None and reply["ok"] is True, reply
+            reply = await ask_service(nc, "payments", command, payload)
+            assert reply["ok"] is True, reply
             return reply
 
         preauth = await request("preauthorize", body("p1", amount_minor=1000))
