@@ -22,23 +22,26 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from tillstream.events.v1 import common_pb2 as tillstream_dot_events_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etillstream/events/v1/crm.proto\x12\x14tillstream.events.v1\"Q\n\x12\x43ustomerRegistered\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x14\n\x0cloyalty_card\x18\x03 \x01(\t\"n\n\x13LoyaltyPointsEarned\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07sale_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\"r\n\x15LoyaltyPointsRedeemed\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\"\x86\x01\n\x14LoyaltyPointsExpired\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07sale_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\x12\x15\n\rexpired_at_ms\x18\x06 \x01(\x03\"|\n\x12LoyaltyTierChanged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tfrom_tier\x18\x03 \x01(\t\x12\x0f\n\x07to_tier\x18\x04 \x01(\t\x12\x1b\n\x13rolling_spend_minor\x18\x05 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etillstream/events/v1/crm.proto\x12\x14tillstream.events.v1\x1a!tillstream/events/v1/common.proto\"Q\n\x12\x43ustomerRegistered\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x14\n\x0cloyalty_card\x18\x03 \x01(\t\"n\n\x13LoyaltyPointsEarned\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07sale_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\"\xb0\x01\n\x15LoyaltyPointsRedeemed\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\x12\x0f\n\x07sale_id\x18\x06 \x01(\t\x12+\n\x06\x61mount\x18\x07 \x01(\x0b\x32\x1b.tillstream.events.v1.Money\"\x86\x01\n\x14LoyaltyPointsExpired\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07sale_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\x12\x15\n\rexpired_at_ms\x18\x06 \x01(\x03\"|\n\x12LoyaltyTierChanged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tfrom_tier\x18\x03 \x01(\t\x12\x0f\n\x07to_tier\x18\x04 \x01(\t\x12\x1b\n\x13rolling_spend_minor\x18\x05 \x01(\x03\"M\n\x0e\x43ustomerErased\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x14\n\x0c\x65rased_at_ms\x18\x03 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tillstream.events.v1.crm_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CUSTOMERREGISTERED']._serialized_start=56
-  _globals['_CUSTOMERREGISTERED']._serialized_end=137
-  _globals['_LOYALTYPOINTSEARNED']._serialized_start=139
-  _globals['_LOYALTYPOINTSEARNED']._serialized_end=249
-  _globals['_LOYALTYPOINTSREDEEMED']._serialized_start=251
-  _globals['_LOYALTYPOINTSREDEEMED']._serialized_end=365
-  _globals['_LOYALTYPOINTSEXPIRED']._serialized_start=368
-  _globals['_LOYALTYPOINTSEXPIRED']._serialized_end=502
-  _globals['_LOYALTYTIERCHANGED']._serialized_start=504
-  _globals['_LOYALTYTIERCHANGED']._serialized_end=628
+  _globals['_CUSTOMERREGISTERED']._serialized_start=91
+  _globals['_CUSTOMERREGISTERED']._serialized_end=172
+  _globals['_LOYALTYPOINTSEARNED']._serialized_start=174
+  _globals['_LOYALTYPOINTSEARNED']._serialized_end=284
+  _globals['_LOYALTYPOINTSREDEEMED']._serialized_start=287
+  _globals['_LOYALTYPOINTSREDEEMED']._serialized_end=463
+  _globals['_LOYALTYPOINTSEXPIRED']._serialized_start=466
+  _globals['_LOYALTYPOINTSEXPIRED']._serialized_end=600
+  _globals['_LOYALTYTIERCHANGED']._serialized_start=602
+  _globals['_LOYALTYTIERCHANGED']._serialized_end=726
+  _globals['_CUSTOMERERASED']._serialized_start=728
+  _globals['_CUSTOMERERASED']._serialized_end=805
 # @@protoc_insertion_point(module_scope)
