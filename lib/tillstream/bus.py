@@ -26,6 +26,9 @@ from nats.js.errors import NotFoundError
 log = logging.getLogger(__name__)
 
 SERVICES = ("checkout", "payments", "inventory", "crm", "analytics")
+#: Every stream of integration events in the hub: the services' own, plus EDGE, where the stores'
+#: edge agents' events (offline sales, terminal approvals, device health) arrive.
+EVENT_SOURCES = (*SERVICES, "edge")
 DEADLETTER_STREAM = "DEADLETTER"
 ALERTS_STREAM = "ALERTS"
 DUPLICATE_WINDOW = timedelta(minutes=10)
@@ -91,7 +94,7 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 async def ensure_platform_streams(js: JetStreamContext, partitions: int) -> None:
     """Every service's stream plus the dead-letter and alert streams."""
-    for service in SERVICES:
+    for service in EVENT_SOURCES:
         await ensure_stream(js, stream_config(service, partitions))
     await ensure_stream(
         js,
