@@ -8,6 +8,7 @@ or SIGINT, then stops cleanly: consumers finish their batch, the relay its publi
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -71,6 +72,9 @@ class ServiceDefinition:
     close: Callable[[], None] | None = None
     #: adds the service's gRPC servicers (see tillstream.grpcserver); None: no gRPC API
     grpc: GrpcFactory | None = None
+    #: called with the NATS URL the host connected to, before consumers start: parts that
+    #: keep a connection of their own (a KV writer, a web server's feed) use the same server
+    connected: Callable[[str], None] | None = None
 
 
 def encode_reply(body: dict[str, Any]) -> bytes:
@@ -104,6 +108,8 @@ class ServiceHost:
         self.nc = await connect(self.nats_url, f"tillstream-{d.name}")
         self.js = self.nc.jetstream()
         await ensure_platform_streams(self.js, self.settings.partitions)
+        if d.connected is not None:
+            d.connected(self.nats_url)
         tasks: list[asyncio.Task[None]] = []
         if d.app is not None and d.contracts is not None:
             self.relay = Relay(
@@ -160,7 +166,12 @@ class ServiceHost:
                     raise CommandError("a command is a JSON object", "invalid")
                 with telemetry.span_from(msg.headers or {}, f"command {msg.subject}"):
                     # One command, one session: aggregates lent without a deep copy.
-                    reply = await self.db_runner.call(handler, payload)
+                    if inspect.iscoroutinefunction(handler):
+                        # An async handler awaits other services itself (off the database
+                        # thread) and runs its database work through the runner.
+                        reply = await handler(payload, self.db_runner)  # type: ignore[call-arg,misc]
+                    else:
+                        reply = await self.db_runner.call(handler, payload)
                 body = {"ok": True, **reply}
             except json.JSONDecodeError as exc:
                 body = {"ok": False, "error": {"code": "invalid", "message": f"not JSON: {exc}"}}

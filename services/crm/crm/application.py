@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
@@ -15,10 +17,13 @@ from crm.domainmodel import (
     DEFAULT_POLICY,
     Customer,
     CustomerErasedError,
+    InsufficientPointsError,
     InvalidCustomerError,
+    InvalidPointsError,
     LoyaltyAccount,
     LoyaltyPolicy,
     PurchaseHistory,
+    Redemption,
 )
 from crm.pii import DataKey, PiiUnavailableError, PiiVault
 from tillstream.eventstore import ServiceApplication
@@ -30,6 +35,19 @@ class CustomerNotFoundError(LookupError):
 
 class CustomerConflictError(Exception):
     """A customer with this id is already registered with another loyalty card."""
+
+
+class IdempotencyConflictError(Exception):
+    """An idempotency key was used before with a different request."""
+
+
+#: Points a loyalty tender costs per minor unit of its amount: at the base rate 1 point pays
+#: 1 minor unit (100 points pay 1.00 EUR; a 100 EUR sale earns 100 points at the base tier,
+#: so points give back 1 %). Configurable per application (`points_per_minor_unit`).
+POINTS_PER_MINOR_UNIT = 1
+
+#: Attempts of a loyalty write that lost an optimistic-concurrency race before giving up.
+WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -105,10 +123,14 @@ class Customers(ServiceApplication):
         vault: PiiVault,
         default_country_code: str | None = None,
         policy: LoyaltyPolicy = DEFAULT_POLICY,
+        points_per_minor_unit: int = POINTS_PER_MINOR_UNIT,
     ) -> None:
         super().__init__(env)
+        if not isinstance(points_per_minor_unit, int) or points_per_minor_unit <= 0:
+            raise ValueError("points_per_minor_unit must be a positive integer")
         self.vault = vault
         self.policy = policy
+        self.points_per_minor_unit = points_per_minor_unit
         self.default_country_code = default_country_code
 
     def close(self) -> None:
@@ -280,9 +302,16 @@ class Customers(ServiceApplication):
         customer = self._customer(customer_id)
         shredded = self.vault.shred(customer.id)
         recorded = customer.erase()
-        if recorded:
-            self.save(customer)
-        return shredded or recorded
+        # The purchase history is dropped in the same transaction as the Erased event.
+        history: PurchaseHistory | None = self.get_or_none(
+            PurchaseHistory.create_id(str(customer.id))
+        )
+        changed: list[Aggregate] = [customer] if recorded else []
+        if history is not None and history.erase():
+            changed.append(history)
+        if changed:
+            self.save(*changed)
+        return shredded or bool(changed)
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -326,6 +355,67 @@ class Customers(ServiceApplication):
         account.redeem(points, reference, store_id)
         self.save(account)
         return int(account.balance)
+
+    def redeem_for_sale(
+        self, store_id: str, sale_id: str, customer_id: str, amount_minor: int,
+        currency: str, idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Pay `amount_minor` of a sale with points (a loyalty tender), idempotently.
+
+        The answer is {"status": "approved", "points", "balance"} or {"status": "declined",
+        "reason"} (not enough points, no account); it is recorded under the key with the
+        points change in one transaction, so a retry gets the first answer and a concurrent
+        writer (another replica) makes this attempt retry rather than overdraw the account.
+        """
+        if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) \
+                or amount_minor <= 0:
+            raise InvalidPointsError("amount_minor must be a positive whole number")
+        if not re.fullmatch(r"[A-Z]{3}", currency or ""):
+            raise InvalidPointsError(f"currency must be an ISO 4217 code: {currency!r}")
+        for name, value in (("store_id", store_id), ("sale_id", sale_id),
+                            ("customer_id", customer_id), ("idempotency_key", idempotency_key)):
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidPointsError(f"{name} must be a non-empty string")
+        request: dict[str, Any] = {
+            "store_id": store_id, "sale_id": sale_id, "customer_id": customer_id,
+            "amount_minor": amount_minor, "currency": currency,
+        }
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return self._redeem_once(request, idempotency_key)
+            except IntegrityError:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _redeem_once(self, request: dict[str, Any], key: str) -> dict[str, Any]:
+        known: Redemption | None = self.get_or_none(Redemption.create_id(key))
+        if known is not None:
+            if known.request != request:
+                raise IdempotencyConflictError(
+                    f"idempotency key {key!r} was used for another redemption"
+                )
+            return dict(known.answer)
+        points = request["amount_minor"] * self.points_per_minor_unit
+        account: LoyaltyAccount | None = self.get_or_none(
+            LoyaltyAccount.create_id(request["customer_id"])
+        )
+        answer: dict[str, Any]
+        if account is None:
+            answer = {"status": "declined", "reason": "the customer has no loyalty points"}
+        else:
+            try:
+                account.redeem_for_sale(points, key, request["store_id"], request["sale_id"],
+                                        request["amount_minor"], request["currency"])
+                answer = {"status": "approved", "points": points,
+                          "balance": int(account.balance)}
+            except InsufficientPointsError as exc:
+                answer = {"status": "declined", "reason": str(exc)}
+        record = Redemption.answer_for(key, request, answer)
+        changed = [record, account] if account is not None and account.pending_events \
+            else [record]
+        self.save(*changed)
+        return answer
 
     def reverse_points(
         self, customer_id: str, sale_id: str, store_id: str | None = None,

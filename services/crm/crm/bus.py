@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from crm.application import CustomerConflictError, CustomerNotFoundError, Customers
+from crm.application import (
+    POINTS_PER_MINOR_UNIT,
+    CustomerConflictError,
+    CustomerNotFoundError,
+    Customers,
+    IdempotencyConflictError,
+)
 from crm.demo import demo_loyalty_card, seed_demo_customers
 from crm.domainmodel import (
     DEFAULT_POLICY,
@@ -17,6 +23,7 @@ from crm.domainmodel import (
     InvalidPointsError,
     LoyaltyAccount,
     PurchaseHistory,
+    Redemption,
     points_for_sale,
 )
 from tillstream.codec import ReceivedEvent
@@ -65,15 +72,99 @@ def on_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
         uow.add(account)
 
 
+def _event_time(at_ms: int, event: ReceivedEvent) -> datetime:
+    if at_ms:
+        return datetime.fromtimestamp(at_ms / 1000, UTC)
+    try:
+        at = datetime.fromisoformat(event.occurred_at)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _account_of(uow: UnitOfWork, customer_id: str) -> LoyaltyAccount:
+    account: LoyaltyAccount | None = uow.get(LoyaltyAccount.create_id(customer_id))
+    if account is None:
+        account = LoyaltyAccount.open(customer_id)
+    return account
+
+
+def _recredit_loyalty_tenders(
+    uow: UnitOfWork, tenders: Any, customer_id: str, store_id: str, prefix: str, at: datetime
+) -> None:
+    """Give back the points of each loyalty tender (refunded or voided). The customer is the
+    one who redeemed them (the redemption kept under the tender's key), else the event's."""
+    rate = getattr(uow.app, "points_per_minor_unit", POINTS_PER_MINOR_UNIT)
+    for tender in tenders:
+        if tender.kind != "loyalty" or tender.amount.amount_minor <= 0:
+            continue
+        key = tender.payment_id.removeprefix("loyalty:")
+        redemption: Redemption | None = uow.get(Redemption.create_id(key)) if key else None
+        owner = str(redemption.request["customer_id"]) if redemption is not None \
+            else customer_id
+        if not owner:
+            raise InvalidPointsError(
+                f"loyalty tender {tender.payment_id!r} names no customer to re-credit"
+            )
+        account = _account_of(uow, owner)
+        if account.credit(tender.amount.amount_minor * rate, f"{prefix}:{tender.payment_id}",
+                          store_id, at):
+            uow.add(account)
+
+
+def on_return_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """A return takes back the points earned on the returned amount of the original sale
+    and gives back the points of a loyalty refund; a redelivery changes nothing (the
+    account remembers the return id and the credit references)."""
+    ret = event.message
+    assert isinstance(ret, checkout_pb2.ReturnCompleted)
+    store_id = ret.store_id or event.store_id
+    at = _event_time(ret.completed_at_ms, event)
+    if ret.customer_id and ret.original_sale_id and ret.total.amount_minor > 0:
+        account: LoyaltyAccount | None = uow.get(LoyaltyAccount.create_id(ret.customer_id))
+        if account is not None:
+            policy = getattr(uow.app, "policy", DEFAULT_POLICY)
+            account.reverse_for_return(ret.original_sale_id, ret.return_id,
+                                       ret.total.amount_minor, store_id, at, policy)
+            if account.pending_events:
+                uow.add(account)
+    if ret.customer_id and ret.original_sale_id:
+        history: PurchaseHistory | None = uow.get(PurchaseHistory.create_id(ret.customer_id))
+        if history is not None and history.record_return(
+            ret.return_id, ret.original_sale_id, ret.total.amount_minor, ret.total.currency,
+            [(line.sku, line.quantity) for line in ret.lines],
+        ):
+            uow.add(history)
+    _recredit_loyalty_tenders(uow, ret.refunds, ret.customer_id, store_id,
+                              f"return:{ret.return_id}", at)
+
+
+def on_sale_voided(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """A voided sale's loyalty tenders are given back in full (idempotently)."""
+    void = event.message
+    assert isinstance(void, checkout_pb2.SaleVoided)
+    store_id = void.store_id or event.store_id
+    _recredit_loyalty_tenders(uow, void.tenders, void.customer_id, store_id,
+                              f"void:{void.sale_id}", _event_time(void.voided_at_ms, event))
+
+
 def consumer_handlers() -> dict[str, Handler]:
     """Handlers of upstream integration events, keyed by protobuf full name."""
-    return {checkout_pb2.SaleCompleted.DESCRIPTOR.full_name: on_sale_completed}
+    return {
+        checkout_pb2.SaleCompleted.DESCRIPTOR.full_name: on_sale_completed,
+        checkout_pb2.ReturnCompleted.DESCRIPTOR.full_name: on_return_completed,
+        checkout_pb2.SaleVoided.DESCRIPTOR.full_name: on_sale_voided,
+    }
+
+
+#: The checkout events crm consumes (`<aggregate>.<event>` subjects).
+CHECKOUT_EVENTS = ("sale.completed", "return.completed", "sale.voided")
 
 
 _refusals = refusals(
     {
         CustomerNotFoundError: "not_found",
-        CustomerConflictError: "conflict",
+        (CustomerConflictError, IdempotencyConflictError): "conflict",
         CustomerErasedError: "erased",
         InsufficientPointsError: "insufficient_points",
         (InvalidCustomerError, InvalidPointsError): "invalid",
@@ -136,10 +227,24 @@ def command_handlers(app: Customers) -> dict[str, CommandHandler]:
         balance = app.loyalty_balance(str(payload["customer_id"]))
         return {"balance": balance.balance, "earned_total": balance.earned_total,
                 "redeemed_total": balance.redeemed_total, "tier": balance.tier,
-                "expiring_soon": balance.expiring_soon}
+                "expiring_soon": balance.expiring_soon,
+                "reversed_total": balance.reversed_total,
+                "expired_total": balance.expired_total}
 
     def redeem_points(payload: dict[str, Any]) -> dict[str, Any]:
-        """{"customer_id", "points", "reference", "store_id"}: spend points as a tender."""
+        """A loyalty tender: {"store_id", "sale_id", "customer_id", "amount_minor",
+        "currency", "idempotency_key"} -> {"status": "approved", "points", "balance"} or
+        {"status": "declined", "reason"}; points = amount_minor * points_per_minor_unit (1
+        at the base rate). Same key and body: the same answer; another body: "conflict".
+
+        Without "amount_minor": {"customer_id", "points", "reference", "store_id"} spends
+        points for something other than a sale (no money value) -> {"balance"}."""
+        if "amount_minor" in payload:
+            return app.redeem_for_sale(
+                _text(payload, "store_id"), _text(payload, "sale_id"),
+                _text(payload, "customer_id"), payload["amount_minor"],
+                _text(payload, "currency"), _text(payload, "idempotency_key"),
+            )
         points = payload.get("points")
         if not isinstance(points, int) or isinstance(points, bool):
             raise CommandError("points must be a whole number", "invalid")

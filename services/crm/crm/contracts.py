@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from crm.domainmodel import Customer, LoyaltyAccount
-from tillstream.codec import IntegrationEvent
-from tillstream.events.v1 import crm_pb2
+from tillstream.codec import CHAIN, IntegrationEvent
+from tillstream.events.v1 import common_pb2, crm_pb2
 
 SERVICE = "crm"
 
@@ -41,15 +41,35 @@ class CrmContracts:
                 ),
                 occurred_at=domain_event.timestamp,
             )
-        if isinstance(domain_event, LoyaltyAccount.PointsRedeemed):
+        if isinstance(
+            domain_event,
+            (LoyaltyAccount.PointsRedeemed, LoyaltyAccount.PointsRedeemedForSale),
+        ):
+            message = crm_pb2.LoyaltyPointsRedeemed(
+                customer_id=domain_event.customer_id,
+                store_id=domain_event.store_id,
+                reference=domain_event.reference,
+                points=domain_event.points,
+                balance=domain_event.balance,
+            )
+            if isinstance(domain_event, LoyaltyAccount.PointsRedeemedForSale):
+                # A loyalty tender: checkout records the money value against the sale.
+                message.sale_id = domain_event.sale_id
+                message.amount.CopyFrom(common_pb2.Money(
+                    amount_minor=domain_event.amount_minor, currency=domain_event.currency
+                ))
             return IntegrationEvent.of(
                 SERVICE, domain_event.store_id, "loyalty", "points_redeemed",
-                message=crm_pb2.LoyaltyPointsRedeemed(
-                    customer_id=domain_event.customer_id,
+                message=message, occurred_at=domain_event.timestamp,
+            )
+        if isinstance(domain_event, Customer.Erased):
+            erased_at = datetime.fromisoformat(domain_event.at)
+            return IntegrationEvent.of(
+                SERVICE, domain_event.store_id or CHAIN, "customer", "erased",
+                message=crm_pb2.CustomerErased(
+                    customer_id=str(domain_event.originator_id),
                     store_id=domain_event.store_id,
-                    reference=domain_event.reference,
-                    points=domain_event.points,
-                    balance=domain_event.balance,
+                    erased_at_ms=int(erased_at.timestamp() * 1000),
                 ),
                 occurred_at=domain_event.timestamp,
             )
@@ -79,5 +99,5 @@ class CrmContracts:
                 ),
                 occurred_at=domain_event.timestamp,
             )
-        # Account opening, reversals and purchase history have no public contract yet.
+        # Account opening, reversals, credits and purchase history have no public contract.
         return None

@@ -115,8 +115,14 @@ class Customer(Aggregate):
         at: str
 
     class Erased(Aggregate.Event):
+        class_version = 2
         key_id: str
         at: str
+        store_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["store_id"] = ""  # version 1 did not say; the contract uses "chain"
 
     @staticmethod
     def create_id(loyalty_card: str) -> UUID:
@@ -221,11 +227,12 @@ class Customer(Aggregate):
         """Record the erasure (the data key is destroyed by the caller); False if already."""
         if self.erased:
             return False
-        self._erased(key_id=self.key_id, at=datetime.now(UTC).isoformat())
+        self._erased(key_id=self.key_id, at=datetime.now(UTC).isoformat(),
+                     store_id=self.store_id)
         return True
 
     @event(Erased)
-    def _erased(self, key_id: str, at: str) -> None:
+    def _erased(self, key_id: str, at: str, store_id: str) -> None:
         # Projections drop the personal data: nothing sealed is kept in memory any more.
         self.erased = True
         self.erased_at = at
@@ -327,6 +334,9 @@ class PointsLot:
     spend_minor: int
     expired: int = 0
     reversed: bool = False
+    #: Spend returned so far and the points taken back for it (partial returns).
+    returned_minor: int = 0
+    reversed_points: int = 0
 
 
 class LoyaltyAccount(Aggregate):
@@ -365,6 +375,30 @@ class LoyaltyAccount(Aggregate):
         store_id: str
         balance: int
 
+    class PointsRedeemedForSale(Aggregate.Event):
+        """Points that paid a sale as a loyalty tender: `amount_minor` in `currency` is the
+        money they paid (checkout records it as the sale's loyalty tender)."""
+
+        customer_id: str
+        points: int
+        reference: str
+        store_id: str
+        balance: int
+        sale_id: str
+        amount_minor: int
+        currency: str
+
+    class PointsCredited(Aggregate.Event):
+        """Points given back (a loyalty tender refunded on a return, or of a voided sale):
+        one new lot, keyed by `reference` so a redelivery credits nothing twice."""
+
+        customer_id: str
+        points: int
+        reference: str
+        store_id: str
+        balance: int
+        at: str
+
     class PointsReversed(Aggregate.Event):
         """A return took back the points of `sale_id`; `shortfall` could not be taken
         (already spent) and is recorded rather than making the balance negative."""
@@ -372,6 +406,19 @@ class LoyaltyAccount(Aggregate):
         customer_id: str
         sale_id: str
         store_id: str
+        points: int
+        shortfall: int
+        balance: int
+
+    class PointsReversedForReturn(Aggregate.Event):
+        """Return `return_id` brought back `returned_minor` of `sale_id`: the points earned
+        on that part are taken back (`shortfall`: already spent, not taken)."""
+
+        customer_id: str
+        sale_id: str
+        return_id: str
+        store_id: str
+        returned_minor: int
         points: int
         shortfall: int
         balance: int
@@ -416,6 +463,9 @@ class LoyaltyAccount(Aggregate):
         self.tier = DEFAULT_POLICY.tiers[0].name
         self.last_store_id = ""
         self.lots: list[PointsLot] = []
+        #: References of redemptions and credits recorded: a retry records nothing twice.
+        self.references: set[str] = set()
+        self.credited_total = 0
 
     # Queries ---------------------------------------------------------------------------------
 
@@ -426,7 +476,7 @@ class LoyaltyAccount(Aggregate):
         """Spend (minor units) of the sales in the window ending at `as_of` (returns excluded)."""
         since = months_before(as_of, policy.window_months)
         return sum(
-            lot.spend_minor for lot in self.lots
+            lot.spend_minor - lot.returned_minor for lot in self.lots
             if not lot.reversed and since < _parse(lot.at) <= as_of
         )
 
@@ -514,6 +564,67 @@ class LoyaltyAccount(Aggregate):
         self._consume(points)
         self.balance = balance
         self.redeemed_total += points
+        self.references.add(f"redeem:{reference}")
+
+    def redeem_for_sale(
+        self, points: int, reference: str, store_id: str, sale_id: str, amount_minor: int,
+        currency: str,
+    ) -> None:
+        """Spend points as a loyalty tender of `sale_id` worth `amount_minor` `currency`;
+        refused (InsufficientPointsError) when the balance would go negative."""
+        _check_points(points)
+        if not reference or not sale_id:
+            raise InvalidPointsError("a loyalty tender needs a reference and the sale id")
+        _check_store(store_id)
+        if not isinstance(amount_minor, int) or amount_minor <= 0:
+            raise InvalidPointsError("a loyalty tender's amount must be positive minor units")
+        if not re.fullmatch(r"[A-Z]{3}", currency or ""):
+            raise InvalidPointsError(f"currency must be an ISO 4217 code: {currency!r}")
+        if points > self.balance:
+            raise InsufficientPointsError(
+                f"cannot redeem {points} points: the balance is {self.balance}"
+            )
+        self._redeemed_for_sale(
+            customer_id=self.customer_id, points=points, reference=reference,
+            store_id=store_id, balance=self.balance - points, sale_id=sale_id,
+            amount_minor=amount_minor, currency=currency,
+        )
+
+    @event(PointsRedeemedForSale)
+    def _redeemed_for_sale(
+        self, customer_id: str, points: int, reference: str, store_id: str, balance: int,
+        sale_id: str, amount_minor: int, currency: str,
+    ) -> None:
+        self._consume(points)
+        self.balance = balance
+        self.redeemed_total += points
+        self.references.add(f"redeem:{reference}")
+
+    def credit(
+        self, points: int, reference: str, store_id: str, at: datetime | None = None
+    ) -> bool:
+        """Give points back (a refunded or voided loyalty tender) as a new lot, which expires
+        like earned points; False when `reference` was credited already."""
+        _check_points(points)
+        if not reference:
+            raise InvalidPointsError("a credit needs a reference")
+        _check_store(store_id)
+        if f"credit:{reference}" in self.references:
+            return False
+        self._credited(customer_id=self.customer_id, points=points, reference=reference,
+                       store_id=store_id, balance=self.balance + points, at=_stamp(at))
+        return True
+
+    @event(PointsCredited)
+    def _credited(
+        self, customer_id: str, points: int, reference: str, store_id: str, balance: int,
+        at: str,
+    ) -> None:
+        # A lot without spend: it does not count towards the tier.
+        self.lots.append(PointsLot(f"credit:{reference}", store_id, at, points, points, 0))
+        self.balance = balance
+        self.credited_total += points
+        self.references.add(f"credit:{reference}")
 
     def reverse_earn(
         self, sale_id: str, store_id: str | None = None, at: datetime | None = None,
@@ -551,6 +662,52 @@ class LoyaltyAccount(Aggregate):
         self.balance = balance
         self.reversed_total += points
         self.shortfall_total += shortfall
+
+    def reverse_for_return(
+        self, sale_id: str, return_id: str, returned_minor: int, store_id: str,
+        at: datetime | None = None, policy: LoyaltyPolicy = DEFAULT_POLICY,
+    ) -> int | None:
+        """Take back the points earned on `returned_minor` of sale `sale_id` (proportional
+        to the sale's spend, rounded down; all of them once all of it came back). Returns
+        the shortfall, or None when the sale earned nothing here or this return was seen.
+        """
+        if not return_id:
+            raise InvalidPointsError("a reversal for a return needs the return id")
+        if not isinstance(returned_minor, int) or returned_minor <= 0:
+            raise InvalidPointsError("the returned amount must be positive minor units")
+        lot = next((lot for lot in self.lots if lot.sale_id == sale_id), None)
+        if lot is None or lot.reversed or f"return:{return_id}" in self.references:
+            return None
+        store = _check_store(store_id or lot.store_id)
+        returned = min(lot.spend_minor, lot.returned_minor + returned_minor)
+        due = lot.points if returned >= lot.spend_minor else (
+            lot.points * returned // lot.spend_minor if lot.spend_minor else 0)
+        owed = max(0, min(due - lot.reversed_points, lot.points - lot.expired))
+        taken = min(owed, self.balance)
+        self._reversed_for_return(
+            customer_id=self.customer_id, sale_id=sale_id, return_id=return_id,
+            store_id=store, returned_minor=returned_minor, points=taken,
+            shortfall=owed - taken, balance=self.balance - taken,
+        )
+        self.review_tier(at or datetime.now(UTC), policy, store)
+        return owed - taken
+
+    @event(PointsReversedForReturn)
+    def _reversed_for_return(
+        self, customer_id: str, sale_id: str, return_id: str, store_id: str,
+        returned_minor: int, points: int, shortfall: int, balance: int,
+    ) -> None:
+        lot = next(lot for lot in self.lots if lot.sale_id == sale_id)
+        lot.returned_minor = min(lot.spend_minor, lot.returned_minor + returned_minor)
+        lot.reversed_points += points + shortfall
+        lot.reversed = lot.returned_minor >= lot.spend_minor
+        own = min(lot.remaining, points)
+        lot.remaining -= own
+        self._consume(points - own)
+        self.balance = balance
+        self.reversed_total += points
+        self.shortfall_total += shortfall
+        self.references.add(f"return:{return_id}")
 
     def expire(self, as_of: datetime, policy: LoyaltyPolicy = DEFAULT_POLICY) -> int:
         """Expire the unspent points of lots earned `expiry_months` or more before `as_of`
@@ -612,6 +769,37 @@ class LoyaltyAccount(Aggregate):
             points -= used
 
 
+class Redemption(Aggregate):
+    """The answer given to one `redeem_points` request, kept under its idempotency key: the
+    same key with the same request gets the same answer, with another request a conflict."""
+
+    class Answered(Aggregate.Created):
+        idempotency_key: str
+        request: dict[str, Any]
+        answer: dict[str, Any]
+
+    @staticmethod
+    def create_id(idempotency_key: str) -> UUID:
+        return uuid5(CRM_NAMESPACE, f"redemption:{idempotency_key}")
+
+    @classmethod
+    def answer_for(
+        cls, idempotency_key: str, request: dict[str, Any], answer: dict[str, Any]
+    ) -> Redemption:
+        if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+            raise InvalidPointsError("a redemption needs an idempotency key")
+        return cls._create(cls.Answered, id=cls.create_id(idempotency_key),
+                           idempotency_key=idempotency_key, request=dict(request),
+                           answer=dict(answer))
+
+    def __init__(
+        self, idempotency_key: str, request: dict[str, Any], answer: dict[str, Any]
+    ) -> None:
+        self.idempotency_key = idempotency_key
+        self.request = request
+        self.answer = answer
+
+
 class PurchaseHistory(Aggregate):
     """A customer's completed sales (no personal data: the customer is named by id).
 
@@ -633,6 +821,20 @@ class PurchaseHistory(Aggregate):
         lines: list[list[Any]]
         at: str
 
+    class HistoryErased(Aggregate.Event):
+        customer_id: str
+
+    class ReturnRecorded(Aggregate.Event):
+        """Goods of a recorded sale came back: totals and favourites are net of them."""
+
+        customer_id: str
+        return_id: str
+        sale_id: str
+        total_minor: int
+        currency: str
+        #: [[sku, quantity], ...]
+        lines: list[list[Any]]
+
     @staticmethod
     def create_id(customer_id: str) -> UUID:
         return uuid5(CRM_NAMESPACE, f"history:{customer_id}")
@@ -651,6 +853,8 @@ class PurchaseHistory(Aggregate):
         self.totals: dict[str, int] = {}
         self.quantities: dict[str, int] = {}
         self.last_visit: str | None = None
+        self.erased = False
+        self.return_ids: set[str] = set()
 
     def record(
         self, sale_id: str, store_id: str, total_minor: int, currency: str,
@@ -660,7 +864,7 @@ class PurchaseHistory(Aggregate):
         if not sale_id:
             raise InvalidCustomerError("a purchase needs the sale id")
         _check_store(store_id)
-        if sale_id in self.sale_ids:
+        if sale_id in self.sale_ids or self.erased:
             return False
         self._recorded(customer_id=self.customer_id, sale_id=sale_id, store_id=store_id,
                        total_minor=int(total_minor), currency=currency,
@@ -682,6 +886,49 @@ class PurchaseHistory(Aggregate):
             self.quantities[sku] = self.quantities.get(sku, 0) + quantity
         if self.last_visit is None or _parse(at) > _parse(self.last_visit):
             self.last_visit = at
+
+    def record_return(
+        self, return_id: str, sale_id: str, total_minor: int, currency: str,
+        lines: list[tuple[str, int]],
+    ) -> bool:
+        """A return of one of the customer's sales; False when seen already, erased, or
+        the sale is not in this history (nothing to net it against)."""
+        if not return_id:
+            raise InvalidCustomerError("a return needs its id")
+        if self.erased or return_id in self.return_ids or sale_id not in self.sale_ids:
+            return False
+        self._return_recorded(customer_id=self.customer_id, return_id=return_id,
+                              sale_id=sale_id, total_minor=int(total_minor), currency=currency,
+                              lines=[[sku, int(quantity)] for sku, quantity in lines])
+        return True
+
+    @event(ReturnRecorded)
+    def _return_recorded(
+        self, customer_id: str, return_id: str, sale_id: str, total_minor: int,
+        currency: str, lines: list[list[Any]],
+    ) -> None:
+        self.return_ids.add(return_id)
+        self.totals[currency] = self.totals.get(currency, 0) - total_minor
+        for sku, quantity in lines:
+            self.quantities[str(sku)] = self.quantities.get(str(sku), 0) - int(quantity)
+
+    def erase(self) -> bool:
+        """The customer was erased: forget their purchases here (the events stay, keyed by a
+        customer id that no longer leads to a person); False if already done."""
+        if self.erased:
+            return False
+        self._history_erased(customer_id=self.customer_id)
+        return True
+
+    @event(HistoryErased)
+    def _history_erased(self, customer_id: str) -> None:
+        self.erased = True
+        self.sales = []
+        self.sale_ids = set()
+        self.totals = {}
+        self.quantities = {}
+        self.return_ids = set()
+        self.last_visit = None
 
     def newest_first(self) -> list[Purchase]:
         return sorted(self.sales, key=lambda p: (_parse(p.at), p.sale_id), reverse=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm.api import grpc_api
 from crm.application import Customers
-from crm.bus import command_handlers, consumer_handlers
+from crm.bus import CHECKOUT_EVENTS, command_handlers, consumer_handlers
 from crm.contracts import SERVICE, CrmContracts
 from crm.pii import PiiVault
 from tillstream.consumer import EventSourcedSink
@@ -37,11 +38,12 @@ def build(settings: Settings) -> ServiceDefinition:
         contracts=CrmContracts(),
         subscriptions={
             "checkout": Subscription(
-                EventSourcedSink(app, consumer_handlers()), ("sale.completed",)
+                EventSourcedSink(app, consumer_handlers()), CHECKOUT_EVENTS
             )
         },
         commands=command_handlers(app),
         stats=stats,
+        grpc=grpc_api(app),
     )
 
 

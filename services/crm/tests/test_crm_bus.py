@@ -42,7 +42,10 @@ def completed(
 
 
 def test_handlers_are_keyed_by_protobuf_full_name() -> None:
-    assert set(consumer_handlers()) == {"tillstream.events.v1.SaleCompleted"}
+    assert set(consumer_handlers()) == {
+        "tillstream.events.v1.SaleCompleted", "tillstream.events.v1.ReturnCompleted",
+        "tillstream.events.v1.SaleVoided",
+    }
 
 
 def test_sale_with_customer_earns_points(app: Customers) -> None:
@@ -99,7 +102,7 @@ class TestCommands:
         ) == {"customer_id": given}
         assert commands["loyalty"]({"customer_id": given}) == {
             "balance": 0, "earned_total": 0, "redeemed_total": 0, "tier": "basic",
-            "expiring_soon": 0}
+            "expiring_soon": 0, "reversed_total": 0, "expired_total": 0}
 
     @pytest.mark.parametrize(
         ("command", "payload", "code"),

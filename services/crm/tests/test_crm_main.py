@@ -29,11 +29,12 @@ def test_build(tmp_path: Path) -> None:
         subscription = definition.subscriptions["checkout"]
         assert isinstance(subscription, Subscription)
         assert isinstance(subscription.sink, EventSourcedSink)
-        assert subscription.events == ("sale.completed",)
+        assert subscription.events == ("sale.completed", "return.completed", "sale.voided")
         assert set(definition.commands) == {
             "register_customer", "loyalty", "seed_demo", "get_customer", "find_customer",
             "update_contact", "set_consent", "erase", "redeem_points", "expire_points",
             "history"}
+        assert definition.grpc is not None  # the partner API (port from settings)
     finally:
         assert definition.app is not None
         definition.app.close()

@@ -8,17 +8,25 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
 
 from inventory.domainmodel import (
     DEFAULT_TAX_CLASS,
+    InvalidProductError,
+    InvalidStockMovementError,
     Product,
+    Promotion,
     StockItem,
     StoreStock,
+    TaxRate,
     Transfer,
     validate_token,
 )
 from tillstream.consumer import UnitOfWork
 from tillstream.eventstore import ServiceApplication
+
+#: The largest page a list query returns.
+MAX_PAGE_SIZE = 200
 
 
 class ProductNotFoundError(LookupError):
@@ -146,15 +154,54 @@ class Inventory(ServiceApplication):
         self.save(product)
 
     def get_product(self, sku: str) -> ProductView:
-        product = self._product(sku)
+        return self._view(self._product(sku))
+
+    def list_products(
+        self, query: str = "", offset: int = 0, limit: int = 50
+    ) -> tuple[list[ProductView], int | None]:
+        """Products by SKU whose name (case-insensitive substring), SKU or barcode matches
+        `query` (empty: all); a page from `offset` and the next page's offset (None: last).
+
+        The SKUs come from the products' Created events in the notification log (a scan
+        by topic); each match is read from its own aggregate.
+        """
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidProductError(f"page size must be 1-{MAX_PAGE_SIZE}")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidProductError("bad page position")
+        wanted = query.strip().casefold()
+        views = [self._view(p) for p in self._all_products()]
+        matches = sorted(
+            (v for v in views if not wanted or wanted in v.name.casefold()
+             or wanted == v.sku.casefold() or wanted in v.barcodes),
+            key=lambda v: v.sku,
+        )
+        page = matches[offset:offset + limit]
+        following = offset + limit
+        return page, following if following < len(matches) else None
+
+    def _all_products(self, batch: int = 1000) -> list[Product]:
+        topic = get_topic(Product.Created)
+        products: list[Product] = []
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(
+                start, batch, topics=[topic], inclusive_of_start=True
+            )
+            for notification in notifications:
+                product: Product | None = self.get_or_none(UUID(str(notification.originator_id)))
+                if product is not None:
+                    products.append(product)
+            if len(notifications) < batch:
+                return products
+            start = notifications[-1].id + 1
+
+    @staticmethod
+    def _view(product: Product) -> ProductView:
         return ProductView(
-            product_id=product.id,
-            sku=product.sku,
-            name=product.name,
-            price_minor=product.price_minor,
-            currency=product.currency,
-            tax_class=product.tax_class,
-            barcodes=tuple(product.barcodes),
+            product_id=product.id, sku=product.sku, name=product.name,
+            price_minor=product.price_minor, currency=product.currency,
+            tax_class=product.tax_class, barcodes=tuple(product.barcodes),
             active=product.active,
         )
 
@@ -163,6 +210,33 @@ class Inventory(ServiceApplication):
         if product is None:
             raise ProductNotFoundError(f"no product with SKU {sku!r}")
         return product
+
+    def upsert_promotion(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Create or change a promotion (published as PromotionUpserted); the record as
+        stored. The same record again records nothing."""
+        wanted = Promotion.create(record)  # validates; saved only when new
+        promotion: Promotion | None = self.get_or_none(wanted.id)
+        if promotion is None:
+            self.save(wanted)
+            return dict(wanted.record)
+        if promotion.change(record):
+            self.save(promotion)
+        return dict(promotion.record)
+
+    def upsert_tax_rate(
+        self, store_id: str, tax_class: str, rate_bp: int, mode: str, name: str = ""
+    ) -> bool:
+        """Set a tax rate (store "chain": chain-wide), published as TaxRateUpserted; True
+        when something was recorded."""
+        TaxRate.validate(store_id, tax_class, rate_bp, mode, name)
+        rate: TaxRate | None = self.get_or_none(TaxRate.create_id(store_id, tax_class))
+        if rate is None:
+            self.save(TaxRate.create(store_id, tax_class, rate_bp, mode, name))
+            return True
+        if rate.change(rate_bp, mode, name):
+            self.save(rate)
+            return True
+        return False
 
     # Stock -----------------------------------------------------------------------------
 
@@ -182,7 +256,7 @@ class Inventory(ServiceApplication):
         self._product(sku)
         item, index = self.stock_item_for(store_id, sku)
         item.return_stock(quantity, to, reference)
-        self.save(item, index)
+        self._save_changed(item, index)
         return self._level(item)
 
     def adjust_stock(
@@ -252,6 +326,26 @@ class Inventory(ServiceApplication):
             low=item.is_low,
             damaged=item.damaged,
         )
+
+    def list_stock(
+        self, store_id: str, offset: int = 0, limit: int = 50, low_only: bool = False
+    ) -> tuple[list[StockLevel], int | None]:
+        """A store's stock items by SKU (only the low ones with `low_only`): a page from
+        `offset` and the next page's offset (None: the last page)."""
+        validate_token(store_id, "store_id")
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidStockMovementError(f"page size must be 1-{MAX_PAGE_SIZE}")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidStockMovementError("bad page position")
+        index: StoreStock | None = self.get_or_none(StoreStock.create_id(store_id))
+        levels = [
+            self._level(self.repository.get(StockItem.create_id(store_id, sku)))
+            for sku in sorted(index.skus if index is not None else [])
+        ]
+        if low_only:
+            levels = [level for level in levels if level.low]
+        following = offset + limit
+        return levels[offset:following], following if following < len(levels) else None
 
     def stock_summary(self, store_id: str) -> StockSummary:
         """Items, units sold and units on hand over the store's stock (zero for no stock)."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
 from inventory.application import (
+    MAX_PAGE_SIZE,
     Inventory,
     ProductNotFoundError,
+    ProductView,
     StockItemNotFoundError,
     StockLevel,
     TransferConflictError,
@@ -18,8 +21,11 @@ from inventory.catalog_import import import_catalog as import_catalog_rows
 from inventory.catalog_import import rows_from_json
 from inventory.demo import demo_sku, seed_demo_catalog
 from inventory.domainmodel import (
+    DuplicateReceiptError,
     InvalidProductError,
+    InvalidPromotionError,
     InvalidStockMovementError,
+    InvalidTaxRateError,
     InvalidTransferError,
     ProductDiscontinuedError,
     TransferStateError,
@@ -28,7 +34,7 @@ from tillstream.codec import ReceivedEvent
 from tillstream.commands import integer, refusals, text
 from tillstream.consumer import Handler, UnitOfWork
 from tillstream.events.v1 import checkout_pb2
-from tillstream.service import CommandHandler
+from tillstream.service import CommandError, CommandHandler
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +61,48 @@ def on_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
         uow.add(index)
 
 
+def on_return_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """Put each returned line back: restock true -> sellable stock, false -> damaged. The
+    reference "<return id>:<line>" makes a second copy of the return add nothing."""
+    ret = event.message
+    assert isinstance(ret, checkout_pb2.ReturnCompleted)
+    store_id = ret.store_id or event.store_id
+    app = uow.app
+    assert isinstance(app, Inventory)
+    for index, line in enumerate(ret.lines, start=1):
+        if line.quantity <= 0 or not line.sku:
+            log.warning("return %s line %d: %r x %d not restocked",
+                        ret.return_id, index, line.sku, line.quantity)
+            continue
+        item, stock_index = app.stock_item_for(store_id, line.sku, get=uow.get)
+        # Lines without a receipt have line_no 0: their position in the return names them.
+        reference = f"{ret.return_id}:{line.line_no or f'n{index}'}"
+        if item.return_stock(line.quantity, "stock" if line.restock else "damaged", reference):
+            uow.add(item)
+            uow.add(stock_index)
+
+
 def consumer_handlers() -> dict[str, Handler]:
     """Handlers of upstream integration events, keyed by protobuf full name."""
     return {
         checkout_pb2.SaleCompleted.DESCRIPTOR.full_name: on_sale_completed,
+        checkout_pb2.ReturnCompleted.DESCRIPTOR.full_name: on_return_completed,
     }
+
+
+#: The checkout events inventory consumes (`<aggregate>.<event>` subjects). A voided sale
+#: never took stock (stock falls on SaleCompleted), so sale.voided is not among them.
+CHECKOUT_EVENTS = ("sale.completed", "return.completed")
 
 
 _refusals = refusals(
     {
         (ProductNotFoundError, StockItemNotFoundError, TransferNotFoundError): "not_found",
         ProductDiscontinuedError: "discontinued",
-        TransferConflictError: "conflict",
+        (TransferConflictError, DuplicateReceiptError): "conflict",
         TransferStateError: "wrong_state",
-        (InvalidProductError, InvalidStockMovementError, InvalidTransferError): "invalid",
+        (InvalidProductError, InvalidStockMovementError, InvalidTransferError,
+         InvalidPromotionError, InvalidTaxRateError): "invalid",
     }
 )
 
@@ -78,6 +112,47 @@ DEMO_PRODUCTS = 300
 
 def _level(level: StockLevel) -> dict[str, Any]:
     return {"on_hand": level.on_hand, "damaged": level.damaged, "low": level.low}
+
+
+def _full_level(level: StockLevel) -> dict[str, Any]:
+    return {"store_id": level.store_id, "sku": level.sku, "on_hand": level.on_hand,
+            "sold": level.sold, "received": level.received,
+            "reorder_point": level.reorder_point, "low": level.low, "damaged": level.damaged}
+
+
+def _product(view: ProductView) -> dict[str, Any]:
+    return {"sku": view.sku, "product_id": str(view.product_id), "name": view.name,
+            "price_minor": view.price_minor, "currency": view.currency,
+            "tax_class": view.tax_class, "barcodes": list(view.barcodes),
+            "active": view.active}
+
+
+def page_token(offset: int | None) -> str:
+    """An opaque page token for `offset` ("" for no further page)."""
+    if offset is None:
+        return ""
+    return base64.urlsafe_b64encode(f"v1:{offset}".encode()).decode("ascii")
+
+
+def page_offset(payload: dict[str, Any]) -> int:
+    token = payload.get("page_token") or ""
+    if not token:
+        return 0
+    try:
+        version, _, offset = base64.urlsafe_b64decode(str(token).encode("ascii")).decode() \
+            .partition(":")
+    except (ValueError, UnicodeError) as exc:
+        raise CommandError("page_token is not one a list gave", "invalid") from exc
+    if version != "v1" or not offset.isdigit():
+        raise CommandError("page_token is not one a list gave", "invalid")
+    return int(offset)
+
+
+def page_size(payload: dict[str, Any], default: int = 50) -> int:
+    size = payload.get("page_size") or default
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_PAGE_SIZE:
+        raise CommandError(f"page_size must be 1-{MAX_PAGE_SIZE}", "invalid")
+    return size
 
 
 def _lines(payload: dict[str, Any], key: str) -> list[tuple[str, int]]:
@@ -132,8 +207,32 @@ def command_handlers(app: Inventory) -> dict[str, CommandHandler]:
         return {"reorder_point": reorder_point}
 
     def stock(payload: dict[str, Any]) -> dict[str, Any]:
-        level = app.stock_level(payload["store_id"], payload["sku"])
-        return {"on_hand": level.on_hand, "sold": level.sold}
+        """{store_id, sku} -> the stock item's numbers."""
+        return _full_level(app.stock_level(text(payload, "store_id"), text(payload, "sku")))
+
+    def get_product(payload: dict[str, Any]) -> dict[str, Any]:
+        return _product(app.get_product(text(payload, "sku")))
+
+    def list_products(payload: dict[str, Any]) -> dict[str, Any]:
+        """{query?, page_size? (1-200, default 50), page_token?} -> {products,
+        next_page_token}; query matches name (substring), SKU or barcode."""
+        query = payload.get("query") or ""
+        if not isinstance(query, str):
+            raise CommandError("query must be text", "invalid")
+        products, following = app.list_products(query, page_offset(payload),
+                                                page_size(payload))
+        return {"products": [_product(p) for p in products],
+                "next_page_token": page_token(following)}
+
+    def list_stock(payload: dict[str, Any]) -> dict[str, Any]:
+        """{store_id, low_only?, page_size?, page_token?} -> {items, next_page_token}."""
+        low_only = payload.get("low_only", False)
+        if not isinstance(low_only, bool):
+            raise CommandError("low_only must be true or false", "invalid")
+        levels, following = app.list_stock(text(payload, "store_id"), page_offset(payload),
+                                           page_size(payload), low_only)
+        return {"items": [_full_level(level) for level in levels],
+                "next_page_token": page_token(following)}
 
     def stock_summary(payload: dict[str, Any]) -> dict[str, Any]:
         summary = app.stock_summary(payload["store_id"])
@@ -201,7 +300,25 @@ def command_handlers(app: Inventory) -> dict[str, CommandHandler]:
         changed = seed_demo_catalog(app, payload["store_id"], count)
         return {"changed": changed, "skus": [demo_sku(i) for i in range(count)]}
 
+    def upsert_promotion(payload: dict[str, Any]) -> dict[str, Any]:
+        """{promotion_id, kind, name?, skus?, percent_bp?, amount_minor?, currency?,
+        buy_quantity?, get_quantity?, threshold_minor?, starts_at_ms?, ends_at_ms?, active?}
+        -> the promotion as recorded (published as PromotionUpserted for checkout)."""
+        return app.upsert_promotion(payload)
+
+    def upsert_tax_rate(payload: dict[str, Any]) -> dict[str, Any]:
+        """{store_id ("chain": chain-wide), tax_class, rate_bp, mode: inclusive|exclusive,
+        name?} -> {changed} (published as TaxRateUpserted for checkout)."""
+        name = payload.get("name", "")
+        changed = app.upsert_tax_rate(
+            text(payload, "store_id"), text(payload, "tax_class"),
+            integer(payload, "rate_bp"), text(payload, "mode"),
+            name if isinstance(name, str) else str(name),
+        )
+        return {"changed": changed}
+
     handlers = [
+        upsert_promotion, upsert_tax_rate, get_product, list_products, list_stock,
         upsert_product, discontinue_product, receive, set_reorder_point, stock, stock_summary,
         seed_demo, return_stock, adjust_stock, count_stock, request_transfer, ship_transfer,
         receive_transfer, get_transfer, import_catalog,

@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from inventory.domainmodel import Product, StockItem, Transfer
+from inventory.domainmodel import Product, Promotion, StockItem, TaxRate, Transfer
 from tillstream.codec import CHAIN, IntegrationEvent
 from tillstream.events.v1 import common_pb2, inventory_pb2
 
@@ -113,6 +113,18 @@ class InventoryContracts:
                 reorder_point=domain_event.reorder_point,
             )
             return self._event(domain_event.store_id, "stock", "low", domain_event, message)
+        if isinstance(domain_event, (Promotion.Created, Promotion.Changed)):
+            return self._event(CHAIN, "promotion", "upserted", domain_event,
+                               _promotion(domain_event.record))
+        if isinstance(domain_event, (TaxRate.Created, TaxRate.Changed)):
+            return self._event(domain_event.store_id, "tax_rate", "upserted", domain_event,
+                               inventory_pb2.TaxRateUpserted(
+                                   store_id=domain_event.store_id,
+                                   tax_class=domain_event.tax_class,
+                                   rate_bp=domain_event.rate_bp,
+                                   mode=domain_event.mode,
+                                   name=domain_event.name,
+                               ))
         # StockItem.Created, ReorderPointSet and the StoreStock index stay private.
         return None
 
@@ -165,3 +177,21 @@ class InventoryContracts:
 
 def _lines(lines: list[list[Any]]) -> list[inventory_pb2.TransferLine]:
     return [inventory_pb2.TransferLine(sku=sku, quantity=quantity) for sku, quantity in lines]
+
+
+def _promotion(record: dict[str, Any]) -> inventory_pb2.PromotionUpserted:
+    currency = record.get("currency", "")
+    return inventory_pb2.PromotionUpserted(
+        promotion_id=record["promotion_id"],
+        kind=record["kind"],
+        name=record["name"],
+        skus=list(record["skus"]),
+        percent_bp=record["percent_bp"],
+        amount=common_pb2.Money(amount_minor=record["amount_minor"], currency=currency),
+        buy_quantity=record["buy_quantity"],
+        get_quantity=record["get_quantity"],
+        threshold=common_pb2.Money(amount_minor=record["threshold_minor"], currency=currency),
+        starts_at_ms=record["starts_at_ms"],
+        ends_at_ms=record["ends_at_ms"],
+        active=record["active"],
+    )

@@ -373,6 +373,8 @@ class StockItem(Aggregate):
         self.damaged = 0
         # Supplier reference -> quantity received under it: a retried receipt adds nothing.
         self.receipts: dict[str, int] = {}
+        # References of the returns taken back: a redelivered return adds nothing.
+        self.returns: set[str] = set()
         # True once the low-stock signal has been raised for the current dip.
         self.low_signalled = False
 
@@ -443,8 +445,11 @@ class StockItem(Aggregate):
         if oversold:
             self.oversold_sales += 1
 
-    def return_stock(self, quantity: int, to: str, reference: str) -> None:
-        """Goods brought back: to sellable stock (on hand rises) or to the damaged pile."""
+    def return_stock(self, quantity: int, to: str, reference: str) -> bool:
+        """Goods brought back: to sellable stock (on hand rises) or to the damaged pile.
+
+        The reference (e.g. "<return id>:<line>") deduplicates: a return seen already
+        records nothing and returns False."""
         _validate_quantity(quantity)
         if to not in RETURN_DISPOSITIONS:
             raise InvalidStockMovementError(
@@ -452,6 +457,8 @@ class StockItem(Aggregate):
             )
         if not isinstance(reference, str) or not reference.strip():
             raise InvalidStockMovementError("a return needs a reference")
+        if reference in self.returns:
+            return False
         to_stock = to == "stock"
         self._returned(
             store_id=self.store_id,
@@ -462,6 +469,7 @@ class StockItem(Aggregate):
             on_hand=self.on_hand + (quantity if to_stock else 0),
             damaged=self.damaged + (0 if to_stock else quantity),
         )
+        return True
 
     @event(Returned)
     def _returned(
@@ -476,6 +484,7 @@ class StockItem(Aggregate):
     ) -> None:
         self.on_hand = on_hand
         self.damaged = damaged
+        self.returns.add(reference)
         self._rearm_if_not_low()
 
     def adjust(self, delta: int, reason: str, note: str = "") -> None:
@@ -821,3 +830,174 @@ class Transfer(Aggregate):
             self.received[str(sku)] = int(got)
             if int(short):
                 self.shortfall[str(sku)] = int(short)
+
+
+class InvalidPromotionError(ValueError):
+    """A promotion's kind, amounts, SKUs or window are not acceptable."""
+
+
+class InvalidTaxRateError(ValueError):
+    """A tax rate's store, class, rate or mode is not acceptable."""
+
+
+#: Promotion kinds checkout prices (see checkout.pricing and inventory.proto).
+PROMOTION_KINDS = ("percentage", "fixed", "buy_x_get_y", "basket_threshold")
+#: Tax modes: in the shelf price (VAT) or added at the till (sales tax).
+TAX_MODES = ("inclusive", "exclusive")
+#: Basis points in 100 %.
+BP = 10_000
+#: The store token of chain-wide catalog records (a store's own tax rate overrides it).
+CHAIN_STORE = "chain"
+
+
+def _non_negative(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidPromotionError(f"{what} must be a non-negative integer: {value!r}")
+    return value
+
+
+def validate_promotion(record: dict[str, Any]) -> dict[str, Any]:
+    """The promotion record checked and normalized (as PromotionUpserted carries it)."""
+    promotion_id = record.get("promotion_id")
+    if not isinstance(promotion_id, str) or not _TOKEN.match(promotion_id):
+        raise InvalidPromotionError(f"promotion_id {promotion_id!r} must be 1-64 of "
+                                    "[A-Za-z0-9_-]")
+    kind = record.get("kind")
+    if kind not in PROMOTION_KINDS:
+        raise InvalidPromotionError(f"a promotion kind is one of {PROMOTION_KINDS}")
+    name = record.get("name", "")
+    if not isinstance(name, str):
+        raise InvalidPromotionError("name must be text")
+    skus = record.get("skus", [])
+    if isinstance(skus, str) or not all(isinstance(s, str) and _TOKEN.match(s) for s in skus):
+        raise InvalidPromotionError("skus is a list of SKUs")
+    fields = {f: _non_negative(record.get(f, 0), f) for f in (
+        "percent_bp", "amount_minor", "buy_quantity", "get_quantity", "threshold_minor",
+        "starts_at_ms", "ends_at_ms")}
+    if fields["percent_bp"] > BP:
+        raise InvalidPromotionError("percent_bp is at most 10000 (100 %)")
+    currency = record.get("currency", "")
+    if (fields["amount_minor"] or fields["threshold_minor"]) and not (
+            isinstance(currency, str) and _CURRENCY.match(currency)):
+        raise InvalidPromotionError(f"currency must be an ISO 4217 code: {currency!r}")
+    if kind == "percentage" and not fields["percent_bp"]:
+        raise InvalidPromotionError("a percentage promotion needs percent_bp")
+    if kind == "fixed" and not fields["amount_minor"]:
+        raise InvalidPromotionError("a fixed promotion needs amount_minor")
+    if kind == "buy_x_get_y" and (fields["buy_quantity"] < 1 or fields["get_quantity"] < 1):
+        raise InvalidPromotionError("buy_x_get_y needs buy_quantity and get_quantity >= 1")
+    if kind == "basket_threshold" and not (fields["percent_bp"] or fields["amount_minor"]):
+        raise InvalidPromotionError("a basket_threshold promotion needs percent_bp or amount")
+    if fields["ends_at_ms"] and fields["ends_at_ms"] <= fields["starts_at_ms"]:
+        raise InvalidPromotionError("ends_at_ms must be after starts_at_ms")
+    active = record.get("active", True)
+    if not isinstance(active, bool):
+        raise InvalidPromotionError("active must be true or false")
+    return {"promotion_id": promotion_id, "kind": kind, "name": name.strip(),
+            "skus": list(dict.fromkeys(skus)), "currency": currency or "", "active": active,
+            **fields}
+
+
+class Promotion(Aggregate):
+    """A catalog promotion (checkout applies those in effect). Each event carries the whole
+    record, so the relay maps it to PromotionUpserted without loading the aggregate."""
+
+    class Created(Aggregate.Created):
+        record: dict[str, Any]
+
+    class Changed(Aggregate.Event):
+        record: dict[str, Any]
+
+    @staticmethod
+    def create_id(promotion_id: str) -> UUID:
+        return uuid5(INVENTORY_NAMESPACE, f"promotion:{promotion_id}")
+
+    @classmethod
+    def create(cls, record: dict[str, Any]) -> Promotion:
+        checked = validate_promotion(record)
+        return cls._create(cls.Created, id=cls.create_id(checked["promotion_id"]),
+                           record=checked)
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = dict(record)
+
+    def change(self, record: dict[str, Any]) -> bool:
+        """Bring the promotion to `record` (the same id); False when nothing changed."""
+        checked = validate_promotion(record)
+        if checked["promotion_id"] != self.record["promotion_id"]:
+            raise InvalidPromotionError("a promotion's id cannot change")
+        if checked == self.record:
+            return False
+        self._changed(record=checked)
+        return True
+
+    @event(Changed)
+    def _changed(self, record: dict[str, Any]) -> None:
+        self.record = dict(record)
+
+
+class TaxRate(Aggregate):
+    """The tax rate of a tax class in a store, or chain-wide (store "chain")."""
+
+    class Created(Aggregate.Created):
+        store_id: str
+        tax_class: str
+        rate_bp: int
+        mode: str
+        name: str
+
+    class Changed(Aggregate.Event):
+        store_id: str
+        tax_class: str
+        rate_bp: int
+        mode: str
+        name: str
+
+    @staticmethod
+    def create_id(store_id: str, tax_class: str) -> UUID:
+        return uuid5(INVENTORY_NAMESPACE, f"tax_rate:{store_id}:{tax_class}")
+
+    @staticmethod
+    def validate(store_id: str, tax_class: str, rate_bp: int, mode: str, name: str) -> None:
+        if not isinstance(store_id, str) or not _TOKEN.match(store_id):
+            raise InvalidTaxRateError(f"store_id {store_id!r} must be 1-64 of [A-Za-z0-9_-]")
+        if not isinstance(tax_class, str) or not _TOKEN.match(tax_class):
+            raise InvalidTaxRateError(f"tax_class {tax_class!r} must be 1-64 of [A-Za-z0-9_-]")
+        if not isinstance(rate_bp, int) or isinstance(rate_bp, bool) or not 0 <= rate_bp <= BP:
+            raise InvalidTaxRateError("rate_bp is 0..10000 basis points")
+        if mode not in TAX_MODES:
+            raise InvalidTaxRateError(f"a tax mode is one of {TAX_MODES}")
+        if not isinstance(name, str):
+            raise InvalidTaxRateError("name must be text")
+
+    @classmethod
+    def create(
+        cls, store_id: str, tax_class: str, rate_bp: int, mode: str, name: str = ""
+    ) -> TaxRate:
+        cls.validate(store_id, tax_class, rate_bp, mode, name)
+        return cls._create(cls.Created, id=cls.create_id(store_id, tax_class),
+                           store_id=store_id, tax_class=tax_class, rate_bp=rate_bp, mode=mode,
+                           name=name)
+
+    def __init__(self, store_id: str, tax_class: str, rate_bp: int, mode: str, name: str):
+        self.store_id = store_id
+        self.tax_class = tax_class
+        self.rate_bp = rate_bp
+        self.mode = mode
+        self.name = name
+
+    def change(self, rate_bp: int, mode: str, name: str = "") -> bool:
+        """Set rate, mode and name; False when nothing changed."""
+        self.validate(self.store_id, self.tax_class, rate_bp, mode, name)
+        if (rate_bp, mode, name) == (self.rate_bp, self.mode, self.name):
+            return False
+        self._changed(store_id=self.store_id, tax_class=self.tax_class, rate_bp=rate_bp,
+                      mode=mode, name=name)
+        return True
+
+    @event(Changed)
+    def _changed(self, store_id: str, tax_class: str, rate_bp: int, mode: str, name: str
+                 ) -> None:
+        self.rate_bp = rate_bp
+        self.mode = mode
+        self.name = name

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from inventory.api import grpc_api
 from inventory.application import Inventory
-from inventory.bus import command_handlers, consumer_handlers
+from inventory.bus import CHECKOUT_EVENTS, command_handlers, consumer_handlers
+from inventory.catalog_kv import CATALOG_EVENTS, CatalogBucket, CatalogKvSink
 from inventory.contracts import SERVICE, InventoryContracts
 from tillstream.consumer import EventSourcedSink
 from tillstream.eventstore import event_store_env
@@ -27,17 +29,24 @@ def build(settings: Settings) -> ServiceDefinition:
         names = [f"checkout.p{p}" for p in range(settings.partitions)]
         return {"tracked": {name: app.tracked_position(name) for name in names}}
 
+    # The edge agents' catalog bucket, fed by a consumer of inventory's own stream; it
+    # connects on first use, not here, to the server the host connected to (`connected`).
+    bucket = CatalogBucket(settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}")
     return ServiceDefinition(
         name=SERVICE,
         app=app,
+        connected=bucket.use_server,
         contracts=InventoryContracts(),
         subscriptions={
             "checkout": Subscription(
-                EventSourcedSink(app, consumer_handlers()), ("sale.completed",)
-            )
+                EventSourcedSink(app, consumer_handlers()), CHECKOUT_EVENTS
+            ),
+            SERVICE: Subscription(CatalogKvSink(app, bucket), CATALOG_EVENTS),
         },
         commands=command_handlers(app),
         stats=stats,
+        close=bucket.close,
+        grpc=grpc_api(app),
     )
 
 

@@ -59,7 +59,9 @@ def sale(
 
 
 def test_handlers_are_keyed_by_protobuf_full_name() -> None:
-    assert set(consumer_handlers()) == {"tillstream.events.v1.SaleCompleted"}
+    assert set(consumer_handlers()) == {
+        "tillstream.events.v1.SaleCompleted", "tillstream.events.v1.ReturnCompleted"
+    }
 
 
 def test_sale_takes_stock_and_creates_missing_items(app: Inventory) -> None:
@@ -116,7 +118,9 @@ class TestCommands:
         reply = commands["receive"]({"store_id": "s001", "sku": "A", "quantity": 5,
                                      "reference": "PO-1"})
         assert reply == {"on_hand": 5}
-        assert commands["stock"]({"store_id": "s001", "sku": "A"}) == {"on_hand": 5, "sold": 0}
+        assert commands["stock"]({"store_id": "s001", "sku": "A"}) == {
+            "store_id": "s001", "sku": "A", "on_hand": 5, "sold": 0, "received": 5,
+            "reorder_point": 0, "low": False, "damaged": 0}
         assert commands["stock_summary"]({"store_id": "s001"}) == {
             "items": 1, "sold_total": 0, "on_hand_total": 5}
         assert commands["set_reorder_point"](
@@ -175,7 +179,7 @@ class TestMovementAndTransferCommands:
         assert commands["receive"](body) == {"on_hand": 10}
         with pytest.raises(CommandError) as refused:
             commands["receive"]({**body, "quantity": 11})
-        assert refused.value.code == "invalid"
+        assert refused.value.code == "conflict"  # the reference names another receipt
 
     def test_return_adjust_count(self, commands: dict) -> None:  # type: ignore[type-arg]
         stock = {"store_id": "s001", "sku": "A"}

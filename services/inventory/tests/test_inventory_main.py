@@ -28,11 +28,15 @@ def test_build(tmp_path: Path) -> None:
         subscription = definition.subscriptions["checkout"]
         assert isinstance(subscription, Subscription)
         assert isinstance(subscription.sink, EventSourcedSink)
-        assert subscription.events == ("sale.completed",)
+        assert subscription.events == ("sale.completed", "return.completed")
+        catalog = definition.subscriptions["inventory"]
+        assert isinstance(catalog, Subscription)
+        assert catalog.events == ("product.upserted",)
         assert {"upsert_product", "receive", "stock", "stock_summary"} <= set(
             definition.commands)
         assert definition.stats is not None and definition.stats() == {
             "tracked": {"checkout.p0": 0}}
+        assert definition.grpc is not None  # the partner API (port from settings)
     finally:
         assert definition.app is not None
         definition.app.close()
@@ -44,7 +48,7 @@ async def request(nc: nats_py.NATS, command: str, body: dict) -> dict:  # type: 
 
 
 async def test_service_relays_and_consumes(tmp_path: Path, nats: NatsServer) -> None:
-    settings = settings_for_test(tmp_path)
+    settings = settings_for_test(tmp_path, nats_url=nats.url)
     stop = asyncio.Event()
     host = ServiceHost(build(settings), settings, nats.url)
     task = asyncio.create_task(host.run(stop))

@@ -1,0 +1,1 @@
+"""CRM's gRPC API packages."""

@@ -1,0 +1,1 @@
+"""CRM's gRPC API (generated from proto/tillstream/crm/v1)."""

@@ -1,0 +1,1 @@
+"""Inventory's gRPC API packages."""

@@ -1,0 +1,1 @@
+"""Inventory's gRPC API (generated from proto/tillstream/inventory/v1)."""
