@@ -24,8 +24,8 @@ import grpc
 from eventsourcing.persistence import IntegrityError
 
 from checkout.application import MAX_PAGE_SIZE, Checkout, SaleView
-from checkout.bus import CheckoutCommands, sale_refusals, shift_refusals
-from checkout.domainmodel import COMPLETED, OPEN, ShiftReport
+from checkout.bus import CheckoutCommands, TenderRouter, sale_refusals, shift_refusals
+from checkout.domainmodel import COMPLETED, OPEN, SUSPENDED, VOIDED, ShiftReport
 from checkout.receipts import receipt_for_sale, render_escpos, render_html, render_text
 from tillstream import telemetry
 from tillstream.checkout.v1 import checkout_service_pb2 as pb
@@ -54,10 +54,17 @@ STATUS_CODES: dict[str, grpc.StatusCode] = {
     "conflict": grpc.StatusCode.ALREADY_EXISTS,
     "aborted": grpc.StatusCode.ABORTED,
     "wrong_cashier": grpc.StatusCode.PERMISSION_DENIED,
+    "permission_required": grpc.StatusCode.PERMISSION_DENIED,
     "bad_pin": grpc.StatusCode.UNAUTHENTICATED,
+    "approval_required": grpc.StatusCode.FAILED_PRECONDITION,
+    "not_open": grpc.StatusCode.FAILED_PRECONDITION,
+    "suspended": grpc.StatusCode.FAILED_PRECONDITION,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "internal": grpc.StatusCode.INTERNAL,
 }
 
-_SALE_STATUS = {OPEN: pb.SALE_STATUS_OPEN, COMPLETED: pb.SALE_STATUS_COMPLETED}
+_SALE_STATUS = {OPEN: pb.SALE_STATUS_OPEN, COMPLETED: pb.SALE_STATUS_COMPLETED,
+                SUSPENDED: pb.SALE_STATUS_SUSPENDED, VOIDED: pb.SALE_STATUS_VOIDED}
 _STATUS_FILTER = {pb.SALE_STATUS_UNSPECIFIED: "", **{v: k for k, v in _SALE_STATUS.items()}}
 
 
@@ -84,7 +91,24 @@ def _sale(view: SaleView) -> pb.Sale:
                           amount=_money(t["amount_minor"], cur))
             for t in view.tenders
         ],
+        change=_money(view.change_minor, cur), receipt_number=view.receipt_number,
+        offline=view.offline, subtotal=_money(view.subtotal_minor, cur),
+        discount_total=_money(view.discount_minor, cur), tax_total=_money(view.tax_minor, cur),
     )
+
+
+def _basket(reply: dict[str, Any]) -> pb.BasketTotals:
+    cur = reply["currency"]
+    return pb.BasketTotals(
+        total=_money(reply["total_minor"], cur), subtotal=_money(reply["subtotal_minor"], cur),
+        discount_total=_money(reply["discount_minor"], cur),
+        tax_total=_money(reply["tax_minor"], cur),
+    )
+
+
+def _tenders(tenders: list[dict[str, Any]], currency: str) -> list[pb.SaleTender]:
+    return [pb.SaleTender(payment_id=t["payment_id"], kind=t["kind"],
+                          amount=_money(t["amount_minor"], currency)) for t in tenders]
 
 
 def _report(report: ShiftReport) -> pb.ShiftReport:
@@ -110,10 +134,14 @@ def _report(report: ShiftReport) -> pb.ShiftReport:
 class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
     """CheckoutService over a Checkout application; calls run through `runner`."""
 
-    def __init__(self, app: Checkout, runner: DbRunner) -> None:
+    def __init__(
+        self, app: Checkout, runner: DbRunner, router: TenderRouter | None = None
+    ) -> None:
         self.app = app
         self.commands = CheckoutCommands(app)
         self.runner = runner
+        #: forwards card, wallet, gift card and loyalty tenders (None: cash only)
+        self.router = router
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -166,6 +194,156 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
             unit_price=_money(reply["unit_price_minor"], cur),
             line_total=_money(reply["line_total_minor"], cur),
             sale_total=_money(reply["total_minor"], cur),
+        )
+
+    async def UpdateLine(
+        self, request: pb.UpdateLineRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BasketTotals:
+        return await self._call("UpdateLine", self._update_line, request, context)
+
+    def _update_line(self, req: pb.UpdateLineRequest) -> pb.BasketTotals:
+        return _basket(self.commands.change_quantity(
+            {"sale_id": req.sale_id, "line_no": req.line_no, "quantity": req.quantity}))
+
+    async def RemoveLine(
+        self, request: pb.RemoveLineRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BasketTotals:
+        return await self._call("RemoveLine", self._remove_line, request, context)
+
+    def _remove_line(self, req: pb.RemoveLineRequest) -> pb.BasketTotals:
+        return _basket(self.commands.remove_line(
+            {"sale_id": req.sale_id, "line_no": req.line_no, "reason": req.reason}))
+
+    async def ApplyDiscount(
+        self, request: pb.ApplyDiscountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BasketTotals:
+        return await self._call("ApplyDiscount", self._apply_discount, request, context)
+
+    def _apply_discount(self, req: pb.ApplyDiscountRequest) -> pb.BasketTotals:
+        body: dict[str, Any] = {"sale_id": req.sale_id, "kind": req.kind, "value": req.value,
+                                "reason": req.reason, "supervisor_id": req.supervisor_id}
+        if req.line_no:
+            body["line_no"] = req.line_no
+        else:
+            body["discount_id"] = req.discount_id
+        return _basket(self.commands.apply_discount(body))
+
+    async def Tender(
+        self, request: pb.TenderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TenderResponse:
+        headers = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
+        try:
+            with telemetry.span_from(headers, f"grpc {SERVICE_NAME}/Tender"):
+                return await self._tender(request)
+        except CommandError as exc:
+            await _abort(context, exc.code, str(exc))
+        except IntegrityError as exc:
+            await _abort(context, "aborted", f"a concurrent change won, retry: {exc}")
+        except (ValueError, KeyError, TypeError) as exc:
+            await _abort(context, "invalid", repr(exc))
+        except Exception:
+            log.exception("gRPC Tender failed")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+    async def _tender(self, request: pb.TenderRequest) -> pb.TenderResponse:
+        """Cash on the database thread; the other kinds through the router, which awaits
+        payments or crm on the event loop."""
+        if not request.HasField("amount") or not request.amount.currency:
+            raise CommandError("amount with its currency is required", "invalid")
+        currency = await self.runner.call(self._currency_of, request.sale_id)
+        if request.amount.currency != currency:
+            raise CommandError(f"amount is in {request.amount.currency}, the sale in "
+                               f"{currency}", "invalid")
+        body: dict[str, Any] = {
+            "sale_id": request.sale_id, "kind": request.kind,
+            "amount_minor": request.amount.amount_minor,
+            "idempotency_key": request.idempotency_key,
+        }
+        if request.kind in ("card", "wallet"):
+            body.update(pan=request.pan, expiry=request.expiry)
+        elif request.kind == "gift_card":
+            body["number"] = request.gift_card_number
+        elif request.kind == "loyalty":
+            body["customer_id"] = request.customer_id
+        if request.kind == "cash":
+            reply = await self.runner.call(self.commands.tender_cash, body)
+        elif self.router is not None:
+            reply = await self.router.tender(body, self.runner)
+        else:
+            raise CommandError(f"{request.kind} tenders are not routed by this server",
+                               "unavailable")
+        return pb.TenderResponse(
+            sale_id=request.sale_id, payment_id=reply["payment_id"], status=reply["status"],
+            response_code=reply.get("response_code", ""), reason=reply.get("reason", ""),
+            change=_money(reply.get("change_minor", 0), currency),
+            sale_status=_SALE_STATUS.get(reply.get("sale_status", ""),
+                                         pb.SALE_STATUS_UNSPECIFIED),
+            due=_money(reply.get("due_minor", 0), currency),
+        )
+
+    def _currency_of(self, sale_id: str) -> str:
+        with sale_refusals:
+            return self.app.get_sale(uuid({"sale_id": sale_id}, "sale_id")).currency
+
+    async def Void(
+        self, request: pb.VoidRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VoidResponse:
+        return await self._call("Void", self._void, request, context)
+
+    def _void(self, req: pb.VoidRequest) -> pb.VoidResponse:
+        reply = self.commands.void({"sale_id": req.sale_id, "reason": req.reason,
+                                    "supervisor_id": req.supervisor_id,
+                                    "supervisor_pin": req.supervisor_pin})
+        currency = self.app.get_sale(uuid(reply, "sale_id")).currency
+        return pb.VoidResponse(sale_id=reply["sale_id"],
+                               tenders=_tenders(reply["tenders"], currency),
+                               cash_back=_money(reply["cash_back_minor"], currency))
+
+    async def Suspend(
+        self, request: pb.SuspendRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Sale:
+        return await self._call("Suspend", self._suspend, request, context)
+
+    def _suspend(self, req: pb.SuspendRequest) -> pb.Sale:
+        reply = self.commands.suspend({"sale_id": req.sale_id})
+        return _sale(self.app.get_sale(uuid(reply, "sale_id")))
+
+    async def Resume(
+        self, request: pb.ResumeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Sale:
+        return await self._call("Resume", self._resume, request, context)
+
+    def _resume(self, req: pb.ResumeRequest) -> pb.Sale:
+        reply = self.commands.resume({"sale_id": req.sale_id, "store_id": req.store_id,
+                                      "lane_id": req.lane_id, "cashier_id": req.cashier_id})
+        return _sale(self.app.get_sale(uuid(reply, "sale_id")))
+
+    async def Return(
+        self, request: pb.ReturnRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReturnResponse:
+        return await self._call("Return", self._return, request, context)
+
+    def _return(self, req: pb.ReturnRequest) -> pb.ReturnResponse:
+        reply = self.commands.return_goods({
+            "return_id": req.return_id, "store_id": req.store_id, "lane_id": req.lane_id,
+            "cashier_id": req.cashier_id, "original": req.original,
+            "lines": [{"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity,
+                       "restock": ln.restock} for ln in req.lines],
+            "permission": req.no_receipt_permission, "supervisor_id": req.supervisor_id,
+            "supervisor_pin": req.supervisor_pin, "exchange_sale_id": req.exchange_sale_id,
+        })
+        cur = reply["currency"]
+        return pb.ReturnResponse(
+            return_id=reply["return_id"],
+            lines=[pb.ReturnLine(line_no=ln["line_no"], sku=ln["sku"],
+                                 quantity=ln["quantity"], restock=ln["restock"],
+                                 amount=_money(ln["amount_minor"], cur))
+                   for ln in reply["lines"]],
+            refunds=_tenders(reply["refunds"], cur), total=_money(reply["total_minor"], cur),
+            cash_back=_money(reply["cash_back_minor"], cur),
+            receipt_number=reply["receipt_number"],
+            original_sale_id=reply["original_sale_id"],
         )
 
     async def AttachCustomer(
@@ -288,9 +466,9 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         if req.format not in pb.ReceiptFormat.values():
             raise CommandError(f"unknown receipt format {req.format}", "invalid")
         with sale_refusals:
-            # As on NATS: the lane's sequence (default 1); the header is the store id alone
-            # until checkout has a store directory.
-            receipt = receipt_for_sale(self.app, sale_id, sequence=req.sequence or 1,
+            # As on NATS: the sale's own receipt number unless a sequence is given; the header
+            # is the store id alone until checkout has a store directory.
+            receipt = receipt_for_sale(self.app, sale_id, sequence=req.sequence or None,
                                        copy=req.copy)
         message = pb.Receipt(receipt_number=receipt.receipt_number)
         if req.format == pb.RECEIPT_FORMAT_HTML:
@@ -326,11 +504,13 @@ def _page_position(token: str) -> int:
         raise CommandError("page_token is not one ListSales gave", "invalid") from exc
 
 
-def grpc_api(app: Checkout) -> GrpcFactory:
-    """The `ServiceDefinition.grpc` factory: CheckoutService over `app`."""
+def grpc_api(app: Checkout, router: TenderRouter | None = None) -> GrpcFactory:
+    """The `ServiceDefinition.grpc` factory: CheckoutService over `app`; `router` forwards
+    the tenders that payments or crm take."""
 
     def register(server: grpc.aio.Server, runner: DbRunner) -> Sequence[str]:
-        pb_grpc.add_CheckoutServiceServicer_to_server(CheckoutServicer(app, runner), server)
+        pb_grpc.add_CheckoutServiceServicer_to_server(CheckoutServicer(app, runner, router),
+                                                      server)
         return [SERVICE_NAME]
 
     return register

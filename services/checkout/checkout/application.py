@@ -4,33 +4,48 @@ the cashiers' shifts that a lane must have open to sell."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from checkout.domainmodel import (
+    CASH,
     CHAIN,
+    COMPLETED,
+    OPEN,
     PROMOTION_BOOK_ID,
+    SUSPENDED,
+    ApprovalRequiredError,
     BadPinError,
     Cashier,
     CashierError,
     DiscountApproval,
     LaneState,
+    PermissionRequiredError,
     PriceEntry,
     PromotionBook,
+    ReceiptRef,
+    Return,
+    ReturnError,
     Sale,
     SaleError,
+    SaleNotOpenError,
     Shift,
     ShiftReport,
     TaxTable,
+    Tender,
     cashier_key,
     lane_key,
     price_entry_id,
+    receipt_ref_id,
     tax_table_id,
 )
 from checkout.pricing import Pricing, Promotion, TaxRate
+from tillstream.consumer import UnitOfWork
 from tillstream.eventstore import ServiceApplication
 
 
@@ -66,6 +81,61 @@ class CashierConflictError(CashierError):
     """The cashier is registered already, with another name or PIN."""
 
 
+class ReturnNotFoundError(Exception):
+    """No return with this id."""
+
+
+def next_receipt_of(uow: UnitOfWork, sale: Sale) -> Callable[[], str]:
+    """A function that numbers the sale's receipt from its lane's counter (called only when
+    the sale completes, so an unfinished sale takes no number)."""
+
+    def number() -> str:
+        lane = uow.get(lane_key(sale.store_id, sale.lane_id))
+        if not isinstance(lane, LaneState):
+            lane = LaneState.create(sale.store_id, sale.lane_id)
+            uow.add(lane)
+        return lane.next_receipt()
+
+    return number
+
+
+def settle(uow: UnitOfWork, sale: Sale) -> None:
+    """After a tender completed a sale: its change leaves the drawer of its shift, and its
+    receipt number is indexed for returns. Idempotent (references and ids are the sale's)."""
+    if sale.status != COMPLETED:
+        return
+    if sale.change_minor and sale.shift_id:
+        shift = uow.get(UUID(sale.shift_id))
+        if isinstance(shift, Shift) and shift.is_open:
+            shift.give_back(sale.change_minor, f"change:{sale.id}")
+    if sale.receipt_number and uow.get(receipt_ref_id(sale.receipt_number)) is None:
+        uow.add(ReceiptRef.create(sale.receipt_number, sale.id))
+
+
+@dataclass(frozen=True)
+class TenderResult:
+    """What the lane shows after a tender: the sale's state and any change due."""
+
+    payment_id: str
+    status: str
+    sale_status: str
+    paid_minor: int
+    due_minor: int
+    change_minor: int
+    receipt_number: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class ReturnRequestLine:
+    """A line to take back: `line_no` of the original sale, or `sku` without a receipt."""
+
+    quantity: int
+    line_no: int = 0
+    sku: str = ""
+    restock: bool = True
+
+
 @dataclass(frozen=True)
 class AddedLine:
     """What the lane shows after adding a line."""
@@ -93,6 +163,9 @@ class SaleView:
     lines: list[dict[str, Any]] = field(default_factory=list)
     tenders: list[dict[str, Any]] = field(default_factory=list)
     shift_id: str = ""
+    change_minor: int = 0
+    receipt_number: str = ""
+    offline: bool = False
     subtotal_minor: int = 0
     discount_minor: int = 0
     #: all taxes; `taxes` says which are included in prices and which are added
@@ -131,6 +204,18 @@ def _pricing_view(sale: Sale) -> dict[str, Any]:
             for d in pricing.discounts
         ],
     }
+
+
+def _offline_view(sale: Sale) -> dict[str, Any]:
+    """An offline sale as the store priced it: the totals its Completed event recorded."""
+    completed = sale.completed_summary
+    lines = []
+    for n in sorted(sale.lines):
+        line = sale.lines[n]
+        _, gross, tax = sale.sold[n]
+        lines.append({**line.as_dict(), "discount_minor": 0, "net_minor": gross - tax,
+                      "tax_minor": tax, "gross_minor": gross})
+    return {"lines": lines, **completed}
 
 
 @dataclass(frozen=True)
@@ -298,7 +383,7 @@ class Checkout(ServiceApplication):
 
     def get_sale(self, sale_id: UUID) -> SaleView:
         sale = self._sale(sale_id)
-        priced = _pricing_view(sale)
+        priced = _offline_view(sale) if sale.offline else _pricing_view(sale)
         return SaleView(
             sale_id=str(sale.id),
             store_id=sale.store_id,
@@ -313,6 +398,9 @@ class Checkout(ServiceApplication):
             lines=priced["lines"],
             tenders=[tender.as_dict() for tender in sale.tenders.values()],
             shift_id=sale.shift_id,
+            change_minor=sale.change_minor,
+            receipt_number=sale.receipt_number,
+            offline=sale.offline,
             subtotal_minor=priced["subtotal_minor"],
             discount_minor=priced["discount_minor"],
             tax_minor=priced["tax_minor"],
@@ -374,17 +462,27 @@ class Checkout(ServiceApplication):
 
     # -- cashiers and shifts ----------------------------------------------------------------
 
-    def register_cashier(self, store_id: str, cashier_id: str, name: str, pin: str) -> bool:
+    def register_cashier(
+        self, store_id: str, cashier_id: str, name: str, pin: str,
+        roles: list[str] | None = None,
+    ) -> bool:
         """Register a cashier (supervisor setup); True if new. The same cashier again, with
-        the same name and PIN, is a no-op (False); with another, a CashierConflictError."""
+        the same name and PIN, is a no-op (False) but for `roles`, which are set when given;
+        with another name or PIN, a CashierConflictError."""
         existing = self.get_or_none(cashier_key(store_id, cashier_id))
         if isinstance(existing, Cashier):
             if existing.name != name.strip() or not existing.verify_pin(pin):
                 raise CashierConflictError(
                     f"cashier {cashier_id} of store {store_id} is registered with other details"
                 )
+            if roles is not None:
+                existing.set_roles(roles)
+                self.save(existing)
             return False
-        self.save(Cashier.register(store_id, cashier_id, name, pin))
+        cashier = Cashier.register(store_id, cashier_id, name, pin)
+        if roles:
+            cashier.set_roles(roles)
+        self.save(cashier)
         return True
 
     def login(self, store_id: str, cashier_id: str, pin: str) -> Cashier:
@@ -479,3 +577,255 @@ class Checkout(ServiceApplication):
         if not isinstance(sale, Sale):
             raise SaleNotFoundError(f"no sale {sale_id}")
         return sale
+
+    # -- tenders ----------------------------------------------------------------------------
+
+    def _tender_result(self, sale: Sale, payment_id: str) -> TenderResult:
+        return TenderResult(
+            payment_id=payment_id, status="approved", sale_status=sale.status,
+            paid_minor=sale.paid_minor, due_minor=sale.due_minor,
+            change_minor=sale.change_minor, receipt_number=sale.receipt_number,
+            currency=sale.currency,
+        )
+
+    def tender_cash(self, sale_id: UUID, key: str, amount_minor: int) -> TenderResult:
+        """Cash handed over at the lane: into the sale and the drawer of the sale's shift,
+        completing the sale when it covers the total (change computed, and handed back out
+        of the drawer). The same key again is the same tender."""
+        uow = UnitOfWork(self)
+        sale = self._sale(sale_id)
+        uow.add(sale)
+        done = sale.tenders.get(f"cash:{key}") or sale.excess.get(f"cash:{key}")
+        if done is not None:
+            if done.amount_minor != amount_minor:
+                raise SaleConflictError(f"cash tender {key} was {done.amount_minor}")
+            return self._tender_result(sale, done.payment_id)
+        shift = uow.get(UUID(sale.shift_id)) if sale.shift_id else None
+        if not isinstance(shift, Shift) or not shift.is_open:
+            raise NoShiftError(f"sale {sale_id} has no open shift to take cash into")
+        tender = sale.tender_cash(key, amount_minor, next_receipt_of(uow, sale))
+        shift.cash_sale(tender.amount_minor, tender.payment_id)
+        settle(uow, sale)
+        self.save(*uow.aggregates.values())
+        return self._tender_result(sale, tender.payment_id)
+
+    def check_tender(self, sale_id: UUID, kind: str, amount_minor: int) -> SaleView:
+        """Whether the sale takes this tender now (before asking payments or crm); the sale."""
+        sale = self._sale(sale_id)
+        sale.check_tender(kind, amount_minor)
+        return self.get_sale(sale_id)
+
+    # -- void, suspend, resume --------------------------------------------------------------
+
+    #: A void of a sale above this total needs a supervisor (env CHECKOUT_VOID_APPROVAL_MINOR).
+    VOID_APPROVAL_MINOR = 100_00
+    #: A return without a receipt above this needs a supervisor
+    #: (env CHECKOUT_RETURN_APPROVAL_MINOR).
+    RETURN_APPROVAL_MINOR = 50_00
+
+    def _threshold(self, name: str, default: int) -> int:
+        return int(self.env.get(name, default))
+
+    def approve(self, store_id: str, supervisor_id: str, pin: str, what: str) -> str:
+        """The supervisor's id once their PIN and role check out; ApprovalRequiredError if
+        none is given, BadPinError for a wrong PIN, PermissionRequiredError for a cashier
+        who is not a supervisor."""
+        if not supervisor_id:
+            raise ApprovalRequiredError(f"{what} needs a supervisor's approval")
+        supervisor = self.login(store_id, supervisor_id, pin)
+        if not supervisor.is_supervisor:
+            raise PermissionRequiredError(f"{supervisor_id} is not a supervisor")
+        return supervisor.cashier_id
+
+    def void_sale(
+        self, sale_id: UUID, reason: str, supervisor_id: str = "", supervisor_pin: str = ""
+    ) -> list[Tender]:
+        """Void a sale before completion; the tenders paid, to give back. Cash goes back out
+        of the drawer now; above the threshold a supervisor approves with their PIN."""
+        uow = UnitOfWork(self)
+        sale = self._sale(sale_id)
+        uow.add(sale)
+        if sale.status == "voided":
+            return list(sale.tenders.values())
+        approved_by = ""
+        threshold = self._threshold("CHECKOUT_VOID_APPROVAL_MINOR", self.VOID_APPROVAL_MINOR)
+        if max(sale.total_minor, sale.paid_minor) > threshold or supervisor_id:
+            approved_by = self.approve(sale.store_id, supervisor_id, supervisor_pin,
+                                       f"a void above {threshold}")
+        sale.void(reason, approved_by)
+        cash = sale.cash_minor
+        if cash and sale.shift_id:
+            shift = uow.get(UUID(sale.shift_id))
+            if isinstance(shift, Shift) and shift.is_open:
+                shift.give_back(cash, f"void:{sale.id}")
+        self.save(*uow.aggregates.values())
+        return list(sale.tenders.values())
+
+    def suspend_sale(self, sale_id: UUID) -> None:
+        sale = self._sale(sale_id)
+        sale.suspend()
+        self.save(sale)
+
+    def resume_sale(self, sale_id: UUID, store_id: str, lane_id: str, cashier_id: str) -> None:
+        """Take a parked sale up on a lane of its store with an open shift of this cashier."""
+        sale = self._sale(sale_id)
+        if sale.status == OPEN and (sale.store_id, sale.lane_id, sale.cashier_id) == (
+                store_id, lane_id, cashier_id):
+            return  # resumed already (a retry)
+        if sale.status != SUSPENDED:
+            raise SaleNotOpenError(f"sale {sale_id} is {sale.status}, not suspended")
+        shift = self.open_shift_of(store_id, lane_id)
+        if shift is None:
+            raise NoShiftError(f"lane {lane_id} of store {store_id} has no open shift")
+        if shift.cashier_id != cashier_id:
+            raise WrongCashierError(
+                f"lane {lane_id} is in the shift of {shift.cashier_id}, not {cashier_id}")
+        sale.resume(store_id, lane_id, cashier_id, str(shift.id))
+        self.save(sale)
+
+    # -- returns ----------------------------------------------------------------------------
+
+    def find_sale(self, reference: str) -> Sale:
+        """The original sale of a return: by its id or by its receipt number."""
+        try:
+            return self._sale(UUID(reference))
+        except ValueError:
+            pass
+        ref = self.get_or_none(receipt_ref_id(reference))
+        if not isinstance(ref, ReceiptRef):
+            raise SaleNotFoundError(f"no sale with id or receipt number {reference!r}")
+        return self._sale(ref.sale_id)
+
+    def return_goods(
+        self, return_id: UUID, store_id: str, lane_id: str, cashier_id: str,
+        lines: list[ReturnRequestLine], original: str = "", *, permitted: bool = False,
+        supervisor_id: str = "", supervisor_pin: str = "", exchange_sale_id: str = "",
+    ) -> Return:
+        """Take goods back on a lane with an open shift. With `original` (sale id or receipt
+        number): at most what it sold and has not taken back, refunded to its tenders. Without
+        one: the `permitted` no-receipt permission, priced from the catalog, refunded in cash,
+        and above the threshold a supervisor's approval. Cash refunds leave the drawer now.
+        The same return id again returns the first return."""
+        existing = self.get_or_none(return_id)
+        if isinstance(existing, Return):
+            return existing
+        if existing is not None:
+            raise SaleConflictError(f"{return_id} is not a return")
+        if not lines:
+            raise ReturnError("a return has at least one line")
+        shift = self.open_shift_of(store_id, lane_id)
+        if shift is None:
+            raise NoShiftError(f"lane {lane_id} of store {store_id} has no open shift")
+        if shift.cashier_id != cashier_id:
+            raise WrongCashierError(
+                f"lane {lane_id} is in the shift of {shift.cashier_id}, not {cashier_id}")
+        uow = UnitOfWork(self)
+        uow.add(shift)
+        if original:
+            ret = self._return_with_receipt(return_id, shift, lines, original, uow,
+                                            supervisor_id, supervisor_pin, exchange_sale_id)
+        else:
+            ret = self._return_without_receipt(return_id, shift, lines, permitted, uow,
+                                               supervisor_id, supervisor_pin, exchange_sale_id)
+        if ret.cash_minor:
+            shift.cash_refund(ret.cash_minor, f"return:{return_id}")
+        uow.add(ret)
+        self.save(*uow.aggregates.values())
+        return ret
+
+    def _return_with_receipt(
+        self, return_id: UUID, shift: Shift, lines: list[ReturnRequestLine], original: str,
+        uow: UnitOfWork, supervisor_id: str, supervisor_pin: str, exchange_sale_id: str,
+    ) -> Return:
+        sale = self.find_sale(original)
+        uow.add(sale)
+        if sale.store_id != shift.store_id:
+            raise ReturnError(f"sale {sale.id} was sold in store {sale.store_id}")
+        quantities: dict[int, int] = {}
+        restock: dict[int, bool] = {}
+        for req in lines:
+            if not req.line_no:
+                raise ReturnError("a return with a receipt names each line's line_no")
+            quantities[req.line_no] = quantities.get(req.line_no, 0) + req.quantity
+            restock[req.line_no] = req.restock
+        # Checked before pricing: refund_amounts needs lines that exist.
+        for line_no, quantity in quantities.items():
+            if line_no not in sale.sold:
+                raise ReturnError(f"sale {sale.id} has no line {line_no}")
+            if not isinstance(quantity, int) or quantity < 1:
+                raise ReturnError("a returned quantity is a positive integer")
+            if quantity > sale.returnable(line_no):
+                raise ReturnError(
+                    f"line {line_no}: {quantity} returned, only {sale.returnable(line_no)} "
+                    f"left of {sale.sold[line_no][0]} sold")
+        out_lines: list[dict[str, Any]] = []
+        total = tax = 0
+        for line_no in sorted(quantities):
+            amount, line_tax = sale.refund_amounts(line_no, quantities[line_no])
+            line = sale.lines[line_no]
+            out_lines.append({"line_no": line_no, "sku": line.sku,
+                              "quantity": quantities[line_no], "amount_minor": amount,
+                              "tax_minor": line_tax, "restock": restock[line_no]})
+            total += amount
+            tax += line_tax
+        approved_by = ""
+        if supervisor_id:
+            approved_by = self.approve(shift.store_id, supervisor_id, supervisor_pin,
+                                       "a return")
+        plan = sale.plan_refunds(total)
+        sale.record_return(str(return_id), quantities, plan)
+        return self._new_return(return_id, shift, str(sale.id), out_lines, plan, total, tax,
+                                sale.customer_id, approved_by, exchange_sale_id, uow)
+
+    def _return_without_receipt(
+        self, return_id: UUID, shift: Shift, lines: list[ReturnRequestLine], permitted: bool,
+        uow: UnitOfWork, supervisor_id: str, supervisor_pin: str, exchange_sale_id: str,
+    ) -> Return:
+        if not permitted:
+            raise PermissionRequiredError("a return without a receipt needs the permission")
+        out_lines: list[dict[str, Any]] = []
+        total = 0
+        for req in lines:
+            if not req.sku or not isinstance(req.quantity, int) or not 0 < req.quantity <= 999:
+                raise ReturnError("a return without a receipt names a sku and a quantity")
+            price = self.price_of(req.sku)
+            if price.currency != shift.currency:
+                raise PriceCurrencyError(f"{req.sku} is priced in {price.currency}")
+            amount = price.price_minor * req.quantity
+            out_lines.append({"line_no": 0, "sku": req.sku, "quantity": req.quantity,
+                              "amount_minor": amount, "tax_minor": 0,
+                              "restock": req.restock})
+            total += amount
+        threshold = self._threshold("CHECKOUT_RETURN_APPROVAL_MINOR",
+                                    self.RETURN_APPROVAL_MINOR)
+        approved_by = ""
+        if total > threshold or supervisor_id:
+            approved_by = self.approve(shift.store_id, supervisor_id, supervisor_pin,
+                                       f"a return without a receipt above {threshold}")
+        plan = [Tender(f"cash:return:{return_id}", CASH, total)] if total else []
+        return self._new_return(return_id, shift, "", out_lines, plan, total, 0, "",
+                                approved_by, exchange_sale_id, uow)
+
+    def _new_return(
+        self, return_id: UUID, shift: Shift, original_sale_id: str,
+        lines: list[dict[str, Any]], refunds: list[Tender], total: int, tax: int,
+        customer_id: str, approved_by: str, exchange_sale_id: str, uow: UnitOfWork,
+    ) -> Return:
+        lane = uow.get(lane_key(shift.store_id, shift.lane_id))
+        if not isinstance(lane, LaneState):
+            lane = LaneState.create(shift.store_id, shift.lane_id)
+        uow.add(lane)
+        return Return(
+            id=return_id, completed_at=datetime.now(UTC), store_id=shift.store_id,
+            lane_id=shift.lane_id, cashier_id=shift.cashier_id, shift_id=str(shift.id),
+            currency=shift.currency, original_sale_id=original_sale_id, lines=lines,
+            refunds=[t.as_dict() for t in refunds], total_minor=total, tax_minor=tax,
+            customer_id=customer_id, approved_by=approved_by,
+            exchange_sale_id=exchange_sale_id, receipt_number=lane.next_receipt(),
+        )
+
+    def get_return(self, return_id: UUID) -> Return:
+        ret = self.get_or_none(return_id)
+        if not isinstance(ret, Return):
+            raise ReturnNotFoundError(f"no return {return_id}")
+        return ret

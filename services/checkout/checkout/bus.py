@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+import nats.errors
 
 from checkout.application import (
     BasketTotals,
     CashierConflictError,
     Checkout,
     NoShiftError,
+    ReturnNotFoundError,
+    ReturnRequestLine,
     SaleConflictError,
     SaleNotFoundError,
     ShiftNotFoundError,
+    TenderResult,
     UnknownSkuError,
     WrongCashierError,
+    next_receipt_of,
+    settle,
 )
 from checkout.domainmodel import (
     PROMOTION_BOOK_ID,
@@ -27,13 +37,17 @@ from checkout.domainmodel import (
     InsufficientCashError,
     InvalidCashError,
     InvalidLineError,
+    InvalidTenderError,
     LaneBusyError,
     LineConflictError,
     PermissionRequiredError,
     PriceEntry,
     PromotionBook,
+    Return,
+    ReturnError,
     Sale,
     SaleError,
+    SaleSuspendedError,
     ShiftClosedError,
     ShiftError,
     ShiftReport,
@@ -41,11 +55,19 @@ from checkout.domainmodel import (
     price_entry_id,
     tax_table_id,
 )
-from checkout.receipts import receipt_for_sale, render_escpos, render_html, render_text
+from checkout.receipts import (
+    receipt_for_sale,
+    render_escpos,
+    render_html,
+    render_return,
+    render_text,
+)
+from tillstream.bus import command_subject, connect
 from tillstream.codec import ReceivedEvent
 from tillstream.commands import integer, refusals, text, uuid
 from tillstream.consumer import Handler, UnitOfWork
-from tillstream.events.v1 import inventory_pb2, payments_pb2
+from tillstream.events.v1 import crm_pb2, edge_pb2, inventory_pb2, payments_pb2
+from tillstream.grpcserver import DbRunner
 from tillstream.service import CommandError, CommandHandler
 
 log = logging.getLogger(__name__)
@@ -106,14 +128,69 @@ def _sale_of(uow: UnitOfWork, sale_id: str, what: str) -> Sale:
     return sale
 
 
-def on_payment_captured(event: ReceivedEvent, uow: UnitOfWork) -> None:
-    """A captured payment counts towards its sale (and may complete it)."""
-    msg: Any = event.message
-    sale = _sale_of(uow, msg.sale_id, f"payment {msg.payment_id}")
+def _record_tender(
+    uow: UnitOfWork, sale_id: str, payment_id: str, amount: Any, kind: str
+) -> None:
+    sale = _sale_of(uow, sale_id, f"{kind} tender {payment_id}")
     sale.record_payment(
-        payment_id=msg.payment_id, amount_minor=msg.amount.amount_minor,
-        currency=msg.amount.currency, tender=msg.tender or "card",
+        payment_id=payment_id, amount_minor=amount.amount_minor, currency=amount.currency,
+        tender=kind, next_receipt=next_receipt_of(uow, sale),
     )
+    settle(uow, sale)
+
+
+def on_payment_captured(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """A captured payment (card or wallet) counts towards its sale (and may complete it)."""
+    msg: Any = event.message
+    _record_tender(uow, msg.sale_id, msg.payment_id, msg.amount, msg.tender or "card")
+
+
+def on_gift_card_redeemed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """A gift card redeemed for a sale is a gift_card tender (id: the operation key). A
+    redemption with no sale (a partner's) is not checkout's."""
+    msg: Any = event.message
+    if msg.sale_id:
+        _record_tender(uow, msg.sale_id, msg.operation_key, msg.amount, "gift_card")
+
+
+def on_loyalty_points_redeemed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """Points redeemed to pay a sale are a loyalty tender (id: "loyalty:<reference>"); points
+    redeemed for anything else (no sale, no money value) are crm's business alone."""
+    msg: Any = event.message
+    if msg.sale_id and msg.amount.amount_minor > 0:
+        _record_tender(uow, msg.sale_id, f"loyalty:{msg.reference}", msg.amount, "loyalty")
+
+
+def on_offline_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """A sale the store rang up offline: taken as the store computed it, once per sale id (a
+    redelivery or a second copy finds the sale and does nothing); SaleCompleted follows with
+    offline=true."""
+    msg: Any = event.message
+    sale_id = UUID(msg.sale_id)
+    if uow.get(sale_id) is not None:
+        return
+    currency = msg.currency or msg.total.currency
+    sale = Sale.ingest_offline(
+        sale_id, msg.store_id, msg.lane_id, msg.cashier_id, currency,
+        lines=[{"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity,
+                "unit_price_minor": ln.unit_price.amount_minor,
+                "line_total_minor": ln.line_total.amount_minor, "tax_class": ""}
+               for ln in msg.lines],
+        tenders=[{"payment_id": t.payment_id, "kind": t.kind,
+                  "amount_minor": t.amount.amount_minor} for t in msg.tenders],
+        subtotal_minor=msg.subtotal.amount_minor, discount_minor=msg.discount_total.amount_minor,
+        tax_minor=msg.tax_total.amount_minor, total_minor=msg.total.amount_minor,
+        change_minor=msg.change.amount_minor,
+        taxes=[{"tax_class": t.tax_class, "name": t.name, "rate_bp": t.rate_bp,
+                "mode": "inclusive" if t.included else "exclusive",
+                "taxable_minor": t.taxable.amount_minor, "amount_minor": t.amount.amount_minor}
+               for t in msg.taxes],
+        receipt_number=msg.receipt_number,
+        completed_at=datetime.fromtimestamp(msg.completed_at_ms / 1000, UTC),
+        customer_id=msg.customer_id,
+    )
+    uow.add(sale)
+    settle(uow, sale)
 
 
 def on_payment_declined(event: ReceivedEvent, uow: UnitOfWork) -> None:
@@ -135,6 +212,15 @@ INVENTORY_HANDLERS: dict[str, Handler] = {
 PAYMENTS_HANDLERS: dict[str, Handler] = {
     payments_pb2.PaymentCaptured.DESCRIPTOR.full_name: on_payment_captured,
     payments_pb2.PaymentDeclined.DESCRIPTOR.full_name: on_payment_declined,
+    payments_pb2.GiftCardRedeemed.DESCRIPTOR.full_name: on_gift_card_redeemed,
+}
+
+CRM_HANDLERS: dict[str, Handler] = {
+    crm_pb2.LoyaltyPointsRedeemed.DESCRIPTOR.full_name: on_loyalty_points_redeemed,
+}
+
+EDGE_HANDLERS: dict[str, Handler] = {
+    edge_pb2.OfflineSaleCompleted.DESCRIPTOR.full_name: on_offline_sale_completed,
 }
 
 
@@ -151,6 +237,11 @@ sale_refusals = refusals(
         (InvalidLineError, CurrencyMismatchError): "invalid",
         ApprovalRequiredError: "approval_required",
         PermissionRequiredError: "permission_required",
+        BadPinError: "bad_pin",
+        SaleSuspendedError: "suspended",
+        ReturnNotFoundError: "not_found",
+        InsufficientCashError: "insufficient_cash",
+        (InvalidTenderError, ReturnError, ShiftError): "invalid",
         SaleError: "rejected",
     }
 )
@@ -182,18 +273,146 @@ class CheckoutCommands:
             "x_report": self.x_report,
             "close_shift": self.close_shift,
             "receipt": self.receipt,
+            "tender_cash": self.tender_cash,
+            "void": self.void,
+            "suspend": self.suspend,
+            "resume": self.resume,
+            "return": self.return_goods,
+            "get_return": self.get_return,
+            "list_sales": self.list_sales,
+            "return_receipt": self.return_receipt,
         }
+
+    def return_receipt(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{return_id, copy?: bool, format?: "text"|"html"|"escpos"} -> {receipt_number,
+        text | html | escpos_b64} of a return."""
+        return_id = uuid(body, "return_id")
+        copy = body.get("copy", False)
+        if not isinstance(copy, bool):
+            raise CommandError("copy must be true or false", "invalid")
+        fmt = body.get("format", "text")
+        if fmt not in ("text", "html", "escpos"):
+            raise CommandError('format must be "text", "html" or "escpos"', "invalid")
+        with sale_refusals:
+            ret = self.app.get_return(return_id)
+        rendered = render_return(ret, fmt, copy=copy)
+        reply: dict[str, Any] = {"receipt_number": ret.receipt_number}
+        if isinstance(rendered, bytes):
+            reply["escpos_b64"] = base64.b64encode(rendered).decode("ascii")
+        else:
+            reply[fmt] = rendered
+        return reply
+
+    # -- tenders, void, suspend, resume, returns ------------------------------------------
+
+    def tender_cash(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, amount_minor, idempotency_key} -> the tender result (change_minor set
+        when this cash completed the sale). The same key again is the same tender."""
+        sale_id = uuid(body, "sale_id")
+        amount = integer(body, "amount_minor")
+        key = text(body, "idempotency_key")
+        with sale_refusals:
+            result = self.app.tender_cash(sale_id, key, amount)
+        return tender_reply(sale_id, result)
+
+    def check_tender(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, kind, amount_minor} -> the sale's store, lane, currency and customer, if
+        it takes this tender now (used by the tender router before it asks payments/crm)."""
+        sale_id = uuid(body, "sale_id")
+        with sale_refusals:
+            view = self.app.check_tender(sale_id, text(body, "kind"),
+                                         integer(body, "amount_minor"))
+        return {"store_id": view.store_id, "lane_id": view.lane_id,
+                "currency": view.currency, "customer_id": view.customer_id}
+
+    def void(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, reason, supervisor_id?, supervisor_pin?} -> {sale_id, status, tenders,
+        cash_back_minor}: the tenders paid, to give back (cash leaves the drawer now)."""
+        sale_id = uuid(body, "sale_id")
+        reason = text(body, "reason")
+        supervisor = _optional_text(body, "supervisor_id")
+        pin = _optional_text(body, "supervisor_pin")
+        with sale_refusals:
+            tenders = self.app.void_sale(sale_id, reason, supervisor, pin)
+        return {"sale_id": str(sale_id), "status": "voided",
+                "tenders": [t.as_dict() for t in tenders],
+                "cash_back_minor": sum(t.amount_minor for t in tenders if t.kind == "cash")}
+
+    def suspend(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id} -> {sale_id, status}: the basket is parked."""
+        sale_id = uuid(body, "sale_id")
+        with sale_refusals:
+            self.app.suspend_sale(sale_id)
+        return {"sale_id": str(sale_id), "status": "suspended"}
+
+    def resume(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{sale_id, store_id, lane_id, cashier_id} -> the sale, open on this lane."""
+        sale_id = uuid(body, "sale_id")
+        with sale_refusals:
+            self.app.resume_sale(sale_id, text(body, "store_id"), text(body, "lane_id"),
+                                 text(body, "cashier_id"))
+        return self.get_sale({"sale_id": str(sale_id)})
+
+    def return_goods(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{return_id, store_id, lane_id, cashier_id, original?: sale id or receipt number,
+        lines: [{line_no | sku, quantity, restock?}], permission?: bool (no receipt),
+        supervisor_id?, supervisor_pin?, exchange_sale_id?} -> the return."""
+        return_id = uuid(body, "return_id")
+        lines = _return_lines(body)
+        permitted = body.get("permission", False)
+        if not isinstance(permitted, bool):
+            raise CommandError("permission must be true or false", "invalid")
+        with sale_refusals:
+            ret = self.app.return_goods(
+                return_id, text(body, "store_id"), text(body, "lane_id"),
+                text(body, "cashier_id"), lines, _optional_text(body, "original"),
+                permitted=permitted, supervisor_id=_optional_text(body, "supervisor_id"),
+                supervisor_pin=_optional_text(body, "supervisor_pin"),
+                exchange_sale_id=_optional_text(body, "exchange_sale_id"),
+            )
+        return return_reply(ret)
+
+    def get_return(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{return_id} -> the return."""
+        with sale_refusals:
+            return return_reply(self.app.get_return(uuid(body, "return_id")))
+
+    def list_sales(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{store_id?, lane_id?, status?, after?, limit?} -> {sales, next_position}."""
+        after = body.get("after", 0)
+        limit = body.get("limit", 20)
+        for key, value in (("after", after), ("limit", limit)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise CommandError(f"{key} must be an integer", "invalid")
+        status = _optional_text(body, "status")
+        if status and status not in SALE_STATUSES:
+            raise CommandError(f"status is one of {SALE_STATUSES}", "invalid")
+        try:
+            page = self.app.list_sales(_optional_text(body, "store_id"),
+                                       _optional_text(body, "lane_id"), status, after, limit)
+        except ValueError as exc:
+            raise CommandError(str(exc), "invalid") from exc
+        return {"sales": [{"sale_id": v.sale_id, "store_id": v.store_id, "lane_id": v.lane_id,
+                           "status": v.status, "total_minor": v.total_minor,
+                           "currency": v.currency} for v in page.sales],
+                "next_position": page.next_position}
 
     # -- cashiers and shifts ----------------------------------------------------------------
 
     def register_cashier(self, body: dict[str, Any]) -> dict[str, Any]:
-        """{store_id, cashier_id, name, pin} -> {cashier_id, registered} (supervisor setup).
+        """{store_id, cashier_id, name, pin, roles?: ["supervisor"]} -> {cashier_id,
+        registered} (supervisor setup).
 
-        The same cashier again with the same name and PIN is a no-op (registered false)."""
+        The same cashier again with the same name and PIN is a no-op (registered false),
+        except that `roles`, when given, are set."""
+        roles = body.get("roles")
+        if roles is not None and not (isinstance(roles, list)
+                                      and all(isinstance(r, str) for r in roles)):
+            raise CommandError("roles must be a list of strings", "invalid")
         with shift_refusals:
             registered = self.app.register_cashier(
                 text(body, "store_id"), text(body, "cashier_id"), text(body, "name"),
-                text(body, "pin"),
+                text(body, "pin"), roles,
             )
         return {"cashier_id": body["cashier_id"], "registered": registered}
 
@@ -361,6 +580,9 @@ class CheckoutCommands:
             "customer_id": view.customer_id,
             "lines": view.lines,
             "tenders": view.tenders,
+            "change_minor": view.change_minor,
+            "receipt_number": view.receipt_number,
+            "offline": view.offline,
             "subtotal_minor": view.subtotal_minor,
             "discount_minor": view.discount_minor,
             "tax_minor": view.tax_minor,
@@ -372,10 +594,10 @@ class CheckoutCommands:
         """{sale_id, copy?: bool, offline?: bool, sequence?: int, format?: "text"|"html"|"escpos"}
         -> {receipt_number, text | html | escpos_b64} of a completed sale.
 
-        The receipt number is `<store>-<lane>-<sequence>`. Checkout keeps no per-lane receipt
-        counter yet (counting a lane's completed sales is not cheap without a new event), so
-        the lane sends the `sequence` it prints under; it defaults to 1. Likewise `offline` is
-        the lane's word that it sold the sale offline: the sale records no such flag yet.
+        The receipt number is `<store>-<lane>-<sequence>`: the one the sale completed under
+        (each lane counts its receipts); a `sequence` sent by the lane overrides it (a sale
+        from before the counter). `offline` is set for sales ingested from a store's offline
+        journal, and the lane may set it too.
         """
         sale_id = uuid(body, "sale_id")
         flags: dict[str, bool] = {}
@@ -384,8 +606,9 @@ class CheckoutCommands:
             if not isinstance(value, bool):
                 raise CommandError(f"{key} must be true or false", "invalid")
             flags[key] = value
-        sequence = body.get("sequence", 1)
-        if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
+        sequence = body.get("sequence")
+        if sequence is not None and (not isinstance(sequence, int) or isinstance(sequence, bool)
+                                     or sequence < 1):
             raise CommandError("sequence must be a positive integer", "invalid")
         fmt = body.get("format", "text")
         if fmt not in ("text", "html", "escpos"):
@@ -453,3 +676,162 @@ def _totals(totals: BasketTotals) -> dict[str, Any]:
 
 def _report(report: ShiftReport) -> dict[str, Any]:
     return report.as_dict()
+
+
+SALE_STATUSES = ("open", "completed", "suspended", "voided")
+
+
+def tender_reply(sale_id: UUID, result: TenderResult) -> dict[str, Any]:
+    return {
+        "sale_id": str(sale_id), "payment_id": result.payment_id, "status": result.status,
+        "sale_status": result.sale_status, "paid_minor": result.paid_minor,
+        "due_minor": result.due_minor, "change_minor": result.change_minor,
+        "receipt_number": result.receipt_number, "currency": result.currency,
+    }
+
+
+def return_reply(ret: Return) -> dict[str, Any]:
+    return {
+        "return_id": str(ret.id), "store_id": ret.store_id, "lane_id": ret.lane_id,
+        "cashier_id": ret.cashier_id, "original_sale_id": ret.original_sale_id,
+        "lines": ret.lines, "refunds": ret.refunds, "total_minor": ret.total_minor,
+        "tax_minor": ret.tax_minor, "currency": ret.currency,
+        "approved_by": ret.approved_by, "exchange_sale_id": ret.exchange_sale_id,
+        "receipt_number": ret.receipt_number, "cash_back_minor": ret.cash_minor,
+    }
+
+
+def _return_lines(body: dict[str, Any]) -> list[ReturnRequestLine]:
+    raw = body.get("lines")
+    if not isinstance(raw, list) or not raw:
+        raise CommandError("lines must be a non-empty list", "invalid")
+    lines = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise CommandError("a return line is an object", "invalid")
+        restock = item.get("restock", True)
+        if not isinstance(restock, bool):
+            raise CommandError("restock must be true or false", "invalid")
+        line_no = item.get("line_no", 0)
+        if not isinstance(line_no, int) or isinstance(line_no, bool) or line_no < 0:
+            raise CommandError("line_no must be a non-negative integer", "invalid")
+        lines.append(ReturnRequestLine(quantity=integer(item, "quantity"), line_no=line_no,
+                                       sku=_optional_text(item, "sku"), restock=restock))
+    return lines
+
+
+# -- tenders forwarded to payments and crm --------------------------------------------------
+
+
+class Forwarder:
+    """Request/reply to another service's commands, on checkout's own NATS connection (opened
+    on first use, in the event loop that uses it). Used by `tender`, awaited on the event
+    loop: the database thread never waits on payments or crm."""
+
+    def __init__(self, nats_url: str, timeout: float = 30.0) -> None:
+        self.nats_url = nats_url
+        self.timeout = timeout
+        self.nc: Any = None
+        self._lock: asyncio.Lock | None = None
+
+    async def _client(self) -> Any:
+        if self.nc is None or self.nc.is_closed:
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if self.nc is None or self.nc.is_closed:
+                    self.nc = await connect(self.nats_url, "tillstream-checkout-tenders")
+        return self.nc
+
+    async def request(
+        self, service: str, store_id: str, command: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The service's reply ({ok, ...}); CommandError "unavailable" when none comes."""
+        nc = await self._client()
+        try:
+            msg = await nc.request(command_subject(service, command, store_id),
+                                   json.dumps(body).encode(), timeout=self.timeout)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+            raise CommandError(f"{service} did not answer {command}", "unavailable") from exc
+        reply = json.loads(msg.data)
+        if not isinstance(reply, dict):
+            raise CommandError(f"{service} answered {command} with no object", "internal")
+        return reply
+
+    async def close(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.close()
+
+
+#: Codes of a forwarded refusal that are the lane's mistake, passed on as they are; any
+#: other refusal (no funds, a blocked card, too few points) is a declined tender.
+PASSED_ON = ("invalid", "not_found", "conflict", "unavailable", "internal")
+
+
+class TenderRouter:
+    """The `tender` command and gRPC Tender: routes by kind. Cash is taken in checkout at once;
+    card and wallet go to payments' `authorize`, gift cards to `redeem_gift_card`, loyalty to
+    crm's `redeem_points`. The answer is approved or declined; the sale completes later, when
+    the PaymentCaptured, GiftCardRedeemed or LoyaltyPointsRedeemed event arrives."""
+
+    def __init__(self, commands: CheckoutCommands, forwarder: Forwarder) -> None:
+        self.commands = commands
+        self.forwarder = forwarder
+
+    async def tender(self, body: dict[str, Any], db: DbRunner) -> dict[str, Any]:
+        """{sale_id, kind, amount_minor, idempotency_key, + per kind: pan, expiry (card,
+        wallet); number (gift_card); customer_id? (loyalty: the sale's by default)}."""
+        sale_id = uuid(body, "sale_id")
+        kind = text(body, "kind")
+        amount = integer(body, "amount_minor")
+        key = text(body, "idempotency_key")
+        if kind == "cash":
+            return await db.call(self.commands.tender_cash, body)
+        sale = await db.call(self.commands.check_tender,
+                             {"sale_id": str(sale_id), "kind": kind, "amount_minor": amount})
+        common = {"store_id": sale["store_id"], "sale_id": str(sale_id),
+                  "amount_minor": amount, "currency": sale["currency"]}
+        if kind in ("card", "wallet"):
+            request = {**common, "idempotency_key": key, "pan": text(body, "pan"),
+                       "expiry": text(body, "expiry"), "lane_id": sale["lane_id"],
+                       "tender": kind}
+            reply = await self.forwarder.request("payments", sale["store_id"], "authorize",
+                                                 request)
+            approved = reply.get("status") in ("captured", "authorized")
+            payment_id = str(reply.get("payment_id", ""))
+        elif kind == "gift_card":
+            request = {**common, "operation_key": key, "number": text(body, "number")}
+            reply = await self.forwarder.request("payments", sale["store_id"],
+                                                 "redeem_gift_card", request)
+            approved = bool(reply.get("ok"))
+            payment_id = key
+        else:  # loyalty (check_tender refused unknown kinds)
+            customer = _optional_text(body, "customer_id") or sale["customer_id"]
+            if not customer:
+                raise CommandError("a loyalty tender needs a customer on the sale", "invalid")
+            request = {**common, "customer_id": customer, "idempotency_key": key}
+            reply = await self.forwarder.request("crm", sale["store_id"], "redeem_points",
+                                                 request)
+            approved = reply.get("status") == "approved"
+            payment_id = f"loyalty:{key}"
+        return self._answer(sale_id, kind, amount, payment_id, approved, reply)
+
+    @staticmethod
+    def _answer(
+        sale_id: UUID, kind: str, amount: int, payment_id: str, approved: bool,
+        reply: dict[str, Any],
+    ) -> dict[str, Any]:
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            code, message = str(error.get("code", "")), str(error.get("message", ""))
+            if code in PASSED_ON:
+                raise CommandError(message or f"{kind} tender refused", code)
+            approved = False
+            reason = message
+        else:
+            reason = str(reply.get("reason", ""))
+        return {
+            "sale_id": str(sale_id), "kind": kind, "amount_minor": amount,
+            "payment_id": payment_id, "status": "approved" if approved else "declined",
+            "response_code": str(reply.get("response_code", "")), "reason": reason,
+        }

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from checkout.domainmodel import Sale, Shift
+from checkout.domainmodel import Return, Sale, Shift
 from tillstream.codec import IntegrationEvent
 from tillstream.events.v1 import checkout_pb2, common_pb2
 
 SERVICE = "checkout"
 AGGREGATE = "sale"
 SHIFT = "shift"
+RETURN = "return"
 
 
 def _money(amount_minor: int, currency: str) -> common_pb2.Money:
@@ -26,6 +27,14 @@ def _sale_line(line: dict[str, Any], currency: str) -> common_pb2.SaleLine:
         unit_price=_money(line["unit_price_minor"], currency),
         line_total=_money(line["line_total_minor"], currency),
     )
+
+
+def _tenders(tenders: list[dict[str, Any]], currency: str) -> list[common_pb2.SaleTender]:
+    return [
+        common_pb2.SaleTender(payment_id=t["payment_id"], kind=t["kind"],
+                              amount=_money(t["amount_minor"], currency))
+        for t in tenders
+    ]
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -67,13 +76,7 @@ class CheckoutContracts:
                 cashier_id=e.cashier_id,
                 lines=[_sale_line(line, e.currency) for line in e.lines],
                 total=_money(e.total_minor, e.currency),
-                tenders=[
-                    common_pb2.SaleTender(
-                        payment_id=t["payment_id"], kind=t["kind"],
-                        amount=_money(t["amount_minor"], e.currency),
-                    )
-                    for t in e.tenders
-                ],
+                tenders=_tenders(e.tenders, e.currency),
                 customer_id=e.customer_id,
                 completed_at_ms=_epoch_ms(e.completed_at),
                 subtotal=_money(e.subtotal_minor, e.currency),
@@ -96,7 +99,37 @@ class CheckoutContracts:
                     )
                     for d in e.discounts
                 ],
+                change=_money(e.change_minor, e.currency),
+                receipt_number=e.receipt_number,
+                offline=e.offline,
             ))
+        if isinstance(e, Sale.Voided):
+            return self._event(e, "voided", checkout_pb2.SaleVoided(
+                sale_id=sale_id, store_id=e.store_id, lane_id=e.lane_id,
+                cashier_id=e.cashier_id, tenders=_tenders(e.tenders, e.currency),
+                reason=e.reason, approved_by=e.approved_by,
+                voided_at_ms=_epoch_ms(e.voided_at), customer_id=e.customer_id,
+            ))
+        if isinstance(e, Return.Completed):
+            return self._event(e, "completed", checkout_pb2.ReturnCompleted(
+                return_id=sale_id, store_id=e.store_id, lane_id=e.lane_id,
+                cashier_id=e.cashier_id, original_sale_id=e.original_sale_id,
+                lines=[
+                    checkout_pb2.ReturnLine(
+                        line_no=ln["line_no"], sku=ln["sku"], quantity=ln["quantity"],
+                        amount=_money(ln["amount_minor"], e.currency),
+                        restock=ln["restock"],
+                    )
+                    for ln in e.lines
+                ],
+                refunds=_tenders(e.refunds, e.currency),
+                total=_money(e.total_minor, e.currency),
+                customer_id=e.customer_id,
+                completed_at_ms=_epoch_ms(e.completed_at),
+                approved_by=e.approved_by,
+                exchange_sale_id=e.exchange_sale_id,
+                tax_total=_money(e.tax_minor, e.currency),
+            ), RETURN)
         if isinstance(e, Sale.TenderDeclined):
             return self._event(e, "tender_declined", checkout_pb2.SaleTenderDeclined(
                 sale_id=sale_id, store_id=e.store_id, payment_id=e.payment_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from checkout.pricing import (
     PricingError,
     Promotion,
     TaxRate,
+    allocate,
     price_basket,
 )
 
@@ -41,6 +43,12 @@ MAX_UNIT_PRICE_MINOR = 100_000_000_00
 
 OPEN = "open"
 COMPLETED = "completed"
+SUSPENDED = "suspended"
+VOIDED = "voided"
+
+CASH = "cash"
+#: The tender kinds of the public contract (SaleTender.kind).
+TENDER_KINDS = ("card", CASH, "gift_card", "loyalty", "wallet")
 
 
 class SaleError(Exception):
@@ -73,6 +81,18 @@ class ApprovalRequiredError(SaleError):
 
 class PermissionRequiredError(SaleError):
     """A price override needs the price-override permission."""
+
+
+class SaleSuspendedError(SaleError):
+    """A suspended (parked) sale takes no tenders and no basket changes until resumed."""
+
+
+class InvalidTenderError(SaleError):
+    """A tender of an unknown kind, a bad amount, or one that overpays without being cash."""
+
+
+class ReturnError(SaleError):
+    """A return that asks for more than was sold and not yet returned, or bad return lines."""
 
 
 @dataclass(frozen=True)
@@ -238,9 +258,13 @@ class Sale(Aggregate):
         tax_minor: int
         taxes: list[dict[str, Any]]
         discounts: list[dict[str, Any]]
+        change_minor: int
+        receipt_number: str
+        offline: bool
 
         #: v2 added the pricing breakdown; earlier sales had no discounts or taxes.
-        class_version = 2
+        #: v3 added change, receipt number and the offline flag.
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -249,6 +273,41 @@ class Sale(Aggregate):
             state["tax_minor"] = 0
             state["taxes"] = []
             state["discounts"] = []
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["change_minor"] = 0
+            state["receipt_number"] = ""
+            state["offline"] = False
+
+    class Voided(Aggregate.Event):
+        voided_at: datetime
+        store_id: str
+        lane_id: str
+        cashier_id: str
+        currency: str
+        customer_id: str
+        tenders: list[dict[str, Any]]
+        reason: str
+        approved_by: str
+
+    class Suspended(Aggregate.Event):
+        store_id: str
+        lane_id: str
+
+    class Resumed(Aggregate.Event):
+        store_id: str
+        lane_id: str
+        cashier_id: str
+        shift_id: str
+
+    class ReturnRecorded(Aggregate.Event):
+        """Lines of this sale returned by a Return: [[line_no, quantity], ...], and what each
+        original tender refunded ([[payment_id, amount_minor], ...])."""
+
+        return_id: str
+        lines: list[list[int]]
+        refunds: list[list[Any]]
 
     class TenderDeclined(Aggregate.Event):
         store_id: str
@@ -282,6 +341,16 @@ class Sale(Aggregate):
         self.basket_discounts: dict[str, Discount] = {}
         self.promotions: tuple[Promotion, ...] = ()
         self.tax_rates: dict[str, TaxRate] = {}
+        self.change_minor = 0
+        self.receipt_number = ""
+        self.offline = False
+        #: line_no -> (quantity, gross_minor, tax_minor) as sold: what returns refund from
+        self.sold: dict[int, tuple[int, int, int]] = {}
+        #: line_no -> quantity returned so far, over every return
+        self.returned: dict[int, int] = {}
+        #: payment_id -> amount refunded so far
+        self.refunded: dict[str, int] = {}
+        self.return_ids: set[str] = set()
 
     @staticmethod
     def check_open(store_id: str, lane_id: str, cashier_id: str, currency: str) -> None:
@@ -546,12 +615,14 @@ class Sale(Aggregate):
 
     def record_payment(
         self, payment_id: str, amount_minor: int, currency: str, tender: str,
-        at: datetime | None = None,
+        at: datetime | None = None, next_receipt: Callable[[], str] | None = None,
     ) -> None:
         """Count a captured payment; completes the sale once it is paid in full.
 
-        Idempotent per payment id. A payment for a completed sale is recorded as excess, not
-        refused: the money was taken, and a refund needs to see it.
+        Idempotent per payment id. A payment for a completed (or voided) sale is recorded as
+        excess, not refused: the money was taken, and a refund needs to see it. A payment
+        for a suspended sale counts, but the sale completes only once resumed.
+        `next_receipt` numbers the receipt when this payment completes the sale.
         """
         if payment_id in self.tenders or payment_id in self.excess:
             return
@@ -561,34 +632,128 @@ class Sale(Aggregate):
             )
         if not _is_int(amount_minor) or amount_minor <= 0:
             raise SaleError("a payment amount is a positive integer of minor units")
-        if self.status != OPEN:
+        if self.status not in (OPEN, SUSPENDED):
             self._excess_payment_recorded(payment_id=payment_id, amount_minor=amount_minor,
                                           tender=tender)
             return
         self._payment_recorded(payment_id=payment_id, amount_minor=amount_minor, tender=tender)
-        # An empty basket is never complete: a payment before any line waits for the lines.
-        if self.lines and self.paid_minor >= self.total_minor:
-            pricing = self.pricing
-            self._completed(
-                completed_at=at or datetime.now(UTC),
-                store_id=self.store_id,
-                lane_id=self.lane_id,
-                cashier_id=self.cashier_id,
-                currency=self.currency,
-                customer_id=self.customer_id,
-                total_minor=self.total_minor,
-                lines=[line.as_dict() for line in self.lines.values()],
-                tenders=[tender.as_dict() for tender in self.tenders.values()],
-                subtotal_minor=pricing.subtotal_minor,
-                discount_minor=pricing.discount_minor,
-                tax_minor=pricing.tax_minor,
-                taxes=[{"tax_class": t.tax_class, "name": t.name, "rate_bp": t.rate_bp,
-                        "mode": t.mode, "taxable_minor": t.base_minor,
-                        "amount_minor": t.tax_minor} for t in pricing.taxes],
-                discounts=[{"label": d.label, "kind": d.kind, "line_no": d.line_no,
-                            "promotion_id": d.promotion_id, "amount_minor": d.amount_minor}
-                           for d in pricing.discounts],
+        self._complete_if_paid(at, next_receipt)
+
+    def check_tender(self, kind: str, amount_minor: int) -> None:
+        """Guards of a tender request: an open sale with something due, a known kind, a
+        positive amount, and no overpayment unless the tender is cash (which gives change)."""
+        if self.status == SUSPENDED:
+            raise SaleSuspendedError(f"sale {self.id} is suspended: resume it first")
+        if self.status != OPEN:
+            raise SaleNotOpenError(f"sale {self.id} is {self.status}")
+        if kind not in TENDER_KINDS:
+            raise InvalidTenderError(f"a tender kind is one of {TENDER_KINDS}, not {kind!r}")
+        if not _is_int(amount_minor) or not 0 < amount_minor <= MAX_UNIT_PRICE_MINOR:
+            raise InvalidTenderError("a tender amount is a positive integer of minor units")
+        if not self.lines:
+            raise InvalidTenderError(f"sale {self.id} has no lines to pay for")
+        if kind != CASH and amount_minor > self.due_minor:
+            raise InvalidTenderError(
+                f"only cash may overpay: {amount_minor} {kind} against {self.due_minor} due"
             )
+
+    def tender_cash(
+        self, key: str, amount_minor: int, next_receipt: Callable[[], str] | None = None,
+        at: datetime | None = None,
+    ) -> Tender:
+        """Take cash (idempotent per the lane's key); completes the sale when it covers the
+        total, with the change due computed (cash is the one tender that may overpay)."""
+        if not isinstance(key, str) or not key:
+            raise InvalidTenderError("a cash tender needs an idempotency key")
+        payment_id = f"cash:{key}"
+        done = self.tenders.get(payment_id) or self.excess.get(payment_id)
+        if done is not None:
+            if done.amount_minor != amount_minor:
+                raise LineConflictError(f"cash tender {key} was {done.amount_minor}")
+            return done
+        self.check_tender(CASH, amount_minor)
+        self._payment_recorded(payment_id=payment_id, amount_minor=amount_minor, tender=CASH)
+        self._complete_if_paid(at, next_receipt)
+        return self.tenders[payment_id]
+
+    @property
+    def cash_minor(self) -> int:
+        """Cash tendered on this sale (before change)."""
+        return sum(t.amount_minor for t in self.tenders.values() if t.kind == CASH)
+
+    def _complete_if_paid(
+        self, at: datetime | None, next_receipt: Callable[[], str] | None
+    ) -> None:
+        # An empty basket is never complete: a payment before any line waits for the lines.
+        if self.status != OPEN or not self.lines or self.paid_minor < self.total_minor:
+            return
+        pricing = self.pricing
+        total = pricing.total_minor
+        # Only cash gives change; a card that overpaid (it should not) is not given back.
+        change = min(self.cash_minor, self.paid_minor - total)
+        self._completed(
+            completed_at=at or datetime.now(UTC),
+            store_id=self.store_id,
+            lane_id=self.lane_id,
+            cashier_id=self.cashier_id,
+            currency=self.currency,
+            customer_id=self.customer_id,
+            total_minor=total,
+            lines=[line.as_dict() for line in self.lines.values()],
+            tenders=[tender.as_dict() for tender in self.tenders.values()],
+            subtotal_minor=pricing.subtotal_minor,
+            discount_minor=pricing.discount_minor,
+            tax_minor=pricing.tax_minor,
+            taxes=[{"tax_class": t.tax_class, "name": t.name, "rate_bp": t.rate_bp,
+                    "mode": t.mode, "taxable_minor": t.base_minor,
+                    "amount_minor": t.tax_minor} for t in pricing.taxes],
+            discounts=[{"label": d.label, "kind": d.kind, "line_no": d.line_no,
+                        "promotion_id": d.promotion_id, "amount_minor": d.amount_minor}
+                       for d in pricing.discounts],
+            change_minor=change,
+            receipt_number=next_receipt() if next_receipt is not None else "",
+            offline=False,
+        )
+
+    @property
+    def completed_summary(self) -> dict[str, Any]:
+        """Totals, taxes and discounts as the Completed event recorded them."""
+        return dict(self._summary)
+
+    @classmethod
+    def ingest_offline(
+        cls, sale_id: UUID, store_id: str, lane_id: str, cashier_id: str, currency: str,
+        lines: list[dict[str, Any]], tenders: list[dict[str, Any]], subtotal_minor: int,
+        discount_minor: int, tax_minor: int, total_minor: int, change_minor: int,
+        taxes: list[dict[str, Any]], receipt_number: str, completed_at: datetime,
+        customer_id: str = "",
+    ) -> Sale:
+        """A sale the edge agent rang up offline, taken as the store computed it: opened and
+        completed at once (offline), so returns and reports see it like any other."""
+        cls.check_open(store_id, lane_id, cashier_id, currency)
+        if not lines:
+            raise InvalidLineError("an offline sale has lines")
+        for amount in (subtotal_minor, discount_minor, tax_minor, total_minor, change_minor):
+            if not _is_int(amount) or amount < 0:
+                raise SaleError("offline sale amounts are non-negative integers")
+        paid = sum(t["amount_minor"] for t in tenders)
+        if paid != total_minor + change_minor:
+            raise SaleError(f"offline sale tenders {paid} != total {total_minor} "
+                            f"+ change {change_minor}")
+        for t in tenders:
+            if t["kind"] not in TENDER_KINDS or not t["payment_id"]:
+                raise InvalidTenderError(f"bad offline tender {t!r}")
+        sale = cls(id=sale_id, store_id=store_id, lane_id=lane_id, cashier_id=cashier_id,
+                   currency=currency, shift_id="")
+        sale._completed(
+            completed_at=completed_at, store_id=store_id, lane_id=lane_id,
+            cashier_id=cashier_id, currency=currency, customer_id=customer_id,
+            total_minor=total_minor, lines=lines, tenders=tenders,
+            subtotal_minor=subtotal_minor, discount_minor=discount_minor, tax_minor=tax_minor,
+            taxes=taxes, discounts=[], change_minor=change_minor,
+            receipt_number=receipt_number, offline=True,
+        )
+        return sale
 
     @event(PaymentRecorded)
     def _payment_recorded(self, payment_id: str, amount_minor: int, tender: str) -> None:
@@ -604,10 +769,183 @@ class Sale(Aggregate):
         currency: str, customer_id: str, total_minor: int, lines: list[dict[str, Any]],
         tenders: list[dict[str, Any]], subtotal_minor: int, discount_minor: int,
         tax_minor: int, taxes: list[dict[str, Any]], discounts: list[dict[str, Any]],
+        change_minor: int = 0, receipt_number: str = "", offline: bool = False,
     ) -> None:
         # The event carries the whole sale as completed: it is what SaleCompleted publishes.
         self.status = COMPLETED
         self.completed_at = completed_at
+        self._summary = {
+            "subtotal_minor": subtotal_minor, "discount_minor": discount_minor,
+            "tax_minor": tax_minor, "total_minor": total_minor, "taxes": list(taxes),
+            "discounts": list(discounts),
+        }
+        self.change_minor = change_minor
+        self.receipt_number = receipt_number
+        self.offline = offline
+        if offline:
+            # The store priced it: lines and tenders come from the event, and each line's
+            # share of the total and of the tax is allocated pro rata to its amount.
+            self.customer_id = customer_id
+            self.lines = {
+                ln["line_no"]: Line(ln["line_no"], ln["sku"], ln["quantity"],
+                                    ln["unit_price_minor"], "")
+                for ln in lines
+            }
+            self.tenders = {t["payment_id"]: Tender(t["payment_id"], t["kind"],
+                                                    t["amount_minor"]) for t in tenders}
+            order = sorted(self.lines)
+            weights = [self.lines[n].line_total_minor for n in order]
+            gross = allocate(total_minor, weights)
+            tax = allocate(tax_minor, weights)
+            self.sold = {n: (self.lines[n].quantity, g, t)
+                         for n, g, t in zip(order, gross, tax, strict=True)}
+        else:
+            priced = self.pricing.by_line
+            self.sold = {n: (ln.quantity, priced[n].gross_minor, priced[n].tax_minor)
+                         for n, ln in self.lines.items()}
+
+    # -- void, suspend, resume --------------------------------------------------------------
+
+    def void(self, reason: str, approved_by: str = "", at: datetime | None = None) -> None:
+        """Void the whole sale before completion; what was paid is listed to be given back.
+        Whether the void needs a supervisor is the application's call (it checks the PIN)."""
+        if self.status not in (OPEN, SUSPENDED):
+            raise SaleNotOpenError(f"sale {self.id} is {self.status}: it cannot be voided")
+        if not isinstance(reason, str) or not reason.strip():
+            raise SaleError("a void needs a reason")
+        self._voided(
+            voided_at=at or datetime.now(UTC), store_id=self.store_id, lane_id=self.lane_id,
+            cashier_id=self.cashier_id, currency=self.currency, customer_id=self.customer_id,
+            tenders=[t.as_dict() for t in self.tenders.values()], reason=reason.strip(),
+            approved_by=approved_by or "",
+        )
+
+    @event(Voided)
+    def _voided(
+        self, voided_at: datetime, store_id: str, lane_id: str, cashier_id: str,
+        currency: str, customer_id: str, tenders: list[dict[str, Any]], reason: str,
+        approved_by: str,
+    ) -> None:
+        self.status = VOIDED
+
+    def suspend(self) -> None:
+        """Park the basket; it takes no tenders until resumed. A sale with tenders already
+        paid cannot be parked (the money would wait on no lane). Parking again: a no-op."""
+        if self.status == SUSPENDED:
+            return
+        if self.status != OPEN:
+            raise SaleNotOpenError(f"sale {self.id} is {self.status}")
+        if self.tenders:
+            raise SaleError(f"sale {self.id} has tenders paid: finish or void it")
+        self._suspended(store_id=self.store_id, lane_id=self.lane_id)
+
+    @event(Suspended)
+    def _suspended(self, store_id: str, lane_id: str) -> None:
+        self.status = SUSPENDED
+
+    def resume(self, store_id: str, lane_id: str, cashier_id: str, shift_id: str) -> None:
+        """Take the parked basket up on a lane of the same store (its shift's drawer then
+        takes the sale's cash). Resuming an open sale on the lane it is on: a no-op."""
+        if self.status == OPEN and self.lane_id == lane_id and self.shift_id == shift_id:
+            return
+        if self.status != SUSPENDED:
+            raise SaleNotOpenError(f"sale {self.id} is {self.status}, not suspended")
+        if store_id != self.store_id:
+            raise SaleError(f"sale {self.id} belongs to store {self.store_id}")
+        self._resumed(store_id=store_id, lane_id=lane_id, cashier_id=cashier_id,
+                      shift_id=shift_id)
+
+    @event(Resumed)
+    def _resumed(self, store_id: str, lane_id: str, cashier_id: str, shift_id: str) -> None:
+        self.status = OPEN
+        self.lane_id = lane_id
+        self.cashier_id = cashier_id
+        self.shift_id = shift_id
+
+    # -- returns ----------------------------------------------------------------------------
+
+    def returnable(self, line_no: int) -> int:
+        """Units of a line sold and not yet returned."""
+        sold = self.sold.get(line_no)
+        return 0 if sold is None else sold[0] - self.returned.get(line_no, 0)
+
+    def refund_amounts(self, line_no: int, quantity: int) -> tuple[int, int]:
+        """(amount, tax) refunded for returning `quantity` more units of a line: the line's
+        gross and tax prorated by the units returned so far, so that returning every unit,
+        in any number of returns, refunds exactly what the line cost, to the cent."""
+        sold_qty, gross, tax = self.sold[line_no]
+        before = self.returned.get(line_no, 0)
+        after = before + quantity
+        return (gross * after // sold_qty - gross * before // sold_qty,
+                tax * after // sold_qty - tax * before // sold_qty)
+
+    def refundable(self) -> list[Tender]:
+        """The original tenders with what each can still refund (cash net of its change)."""
+        out: list[Tender] = []
+        change = self.change_minor
+        for t in self.tenders.values():
+            amount = t.amount_minor
+            if t.kind == CASH and change:
+                kept = min(change, amount)
+                amount -= kept
+                change -= kept
+            left = amount - self.refunded.get(t.payment_id, 0)
+            if left > 0:
+                out.append(Tender(t.payment_id, t.kind, left))
+        return out
+
+    def plan_refunds(self, total_minor: int) -> list[Tender]:
+        """Split a refund over the original tenders: card-like tenders first, in the order
+        paid, cash last (cash is the one that leaves the drawer), each up to what it can
+        still refund."""
+        left = total_minor
+        plan: list[Tender] = []
+        tenders = sorted(self.refundable(), key=lambda t: t.kind == CASH)
+        for t in tenders:
+            part = min(left, t.amount_minor)
+            if part:
+                plan.append(Tender(t.payment_id, t.kind, part))
+                left -= part
+        if left:
+            raise ReturnError(f"{left} more than the sale's tenders can refund")
+        return plan
+
+    def record_return(
+        self, return_id: str, quantities: dict[int, int], refunds: list[Tender]
+    ) -> None:
+        """Note a return of these lines (at most what is left of each); idempotent per id."""
+        if return_id in self.return_ids:
+            return
+        if self.status != COMPLETED:
+            raise ReturnError(f"sale {self.id} is {self.status}: only a completed sale "
+                              f"takes returns")
+        if not quantities:
+            raise ReturnError("a return has at least one line")
+        for line_no, quantity in quantities.items():
+            if line_no not in self.sold:
+                raise ReturnError(f"sale {self.id} has no line {line_no}")
+            if not _is_int(quantity) or quantity < 1:
+                raise ReturnError("a returned quantity is a positive integer")
+            if quantity > self.returnable(line_no):
+                raise ReturnError(
+                    f"line {line_no}: {quantity} returned, only {self.returnable(line_no)} "
+                    f"left of {self.sold[line_no][0]} sold"
+                )
+        self._return_recorded(
+            return_id=return_id,
+            lines=[[n, q] for n, q in sorted(quantities.items())],
+            refunds=[[t.payment_id, t.amount_minor] for t in refunds],
+        )
+
+    @event(ReturnRecorded)
+    def _return_recorded(
+        self, return_id: str, lines: list[list[int]], refunds: list[list[Any]]
+    ) -> None:
+        self.return_ids.add(return_id)
+        for line_no, quantity in lines:
+            self.returned[line_no] = self.returned.get(line_no, 0) + quantity
+        for payment_id, amount in refunds:
+            self.refunded[payment_id] = self.refunded.get(payment_id, 0) + amount
 
     def record_decline(
         self, payment_id: str, amount_minor: int, currency: str, response_code: str
@@ -863,6 +1201,11 @@ def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
                           maxmem=256 * r * n + 1024 * 1024)
 
 
+SUPERVISOR = "supervisor"
+#: Roles a cashier may hold: a supervisor approves voids, returns and large discounts.
+ROLES = (SUPERVISOR,)
+
+
 class Cashier(Aggregate):
     """A person who may open a shift on a store's lanes, with a PIN.
 
@@ -889,6 +1232,7 @@ class Cashier(Aggregate):
         self.pin_hash = pin_hash
         self.pin_salt = pin_salt
         self.kdf = dict(kdf)
+        self.roles: frozenset[str] = frozenset()
 
     @classmethod
     def register(cls, store_id: str, cashier_id: str, name: str, pin: str) -> Cashier:
@@ -920,6 +1264,22 @@ class Cashier(Aggregate):
         """Raise BadPinError unless `pin` is this cashier's PIN."""
         if not self.verify_pin(pin):
             raise BadPinError("unknown cashier or wrong PIN")
+
+    def set_roles(self, roles: list[str]) -> None:
+        """Grant exactly these roles (e.g. "supervisor"); the same set again records nothing."""
+        for role in roles:
+            if role not in ROLES:
+                raise CashierError(f"a role is one of {ROLES}, not {role!r}")
+        if frozenset(roles) != self.roles:
+            self._roles_set(roles=sorted(set(roles)))
+
+    @event("RolesSet")
+    def _roles_set(self, roles: list[str]) -> None:
+        self.roles = frozenset(roles)
+
+    @property
+    def is_supervisor(self) -> bool:
+        return SUPERVISOR in self.roles
 
 
 @dataclass(frozen=True)
@@ -1020,6 +1380,12 @@ class Shift(Aggregate):
         reference: str
 
     class CashRefundRecorded(Aggregate.Event):
+        amount_minor: int
+        reference: str
+
+    class CashGivenBack(Aggregate.Event):
+        """Cash of a sale handed back: change due, or a voided sale's cash."""
+
         amount_minor: int
         reference: str
 
@@ -1164,6 +1530,21 @@ class Shift(Aggregate):
         if reference:
             self.references.add(reference)
 
+    def give_back(self, amount_minor: int, reference: str) -> None:
+        """Hand back cash a sale took (its change, or a voided sale's cash): it comes off the
+        cash sales, since it was never the store's. Idempotent per reference."""
+        if reference in self.references:
+            return
+        self._check_open()
+        amount = _check_amount(amount_minor)
+        self._check_available(amount)
+        self._cash_given_back(amount_minor=amount, reference=reference)
+
+    @event(CashGivenBack)
+    def _cash_given_back(self, amount_minor: int, reference: str) -> None:
+        self.cash_sales_minor -= amount_minor
+        self.references.add(reference)
+
     def cash_refund(self, amount_minor: int, reference: str = "") -> None:
         """Cash handed back for a return; idempotent per non-empty reference."""
         if reference and reference in self.references:
@@ -1260,6 +1641,7 @@ class LaneState(Aggregate):
         self.lane_id = lane_id
         self.shift_id: UUID | None = None
         self.cashier_id = ""
+        self.receipts = 0
 
     @classmethod
     def create(cls, store_id: str, lane_id: str) -> LaneState:
@@ -1287,7 +1669,94 @@ class LaneState(Aggregate):
             return
         self._shift_ended(shift_id=shift_id)
 
+    def next_receipt(self) -> str:
+        """The lane's next receipt number, `<store>-<lane>-<sequence>`: a counter per lane,
+        kept here so two sales never share a number."""
+        self._receipt_numbered(sequence=self.receipts + 1)
+        return f"{self.store_id}-{self.lane_id}-{self.receipts}"
+
+    @event("ReceiptNumbered")
+    def _receipt_numbered(self, sequence: int) -> None:
+        self.receipts = sequence
+
     @event("ShiftEnded")
     def _shift_ended(self, shift_id: UUID) -> None:
         self.shift_id = None
         self.cashier_id = ""
+
+
+class Return(Aggregate):
+    """Goods brought back: against an original sale (at most what it sold and has not taken
+    back yet, refunded to its tenders) or without a receipt (priced from the catalog, with a
+    permission and, above a threshold, a supervisor). Completed when created: the refunds are
+    decided then, and the cash ones leave the drawer at once.
+
+    Its id is a UUID the lane makes, so a retried return finds the same one.
+    """
+
+    class Completed(Aggregate.Created):
+        completed_at: datetime
+        store_id: str
+        lane_id: str
+        cashier_id: str
+        shift_id: str
+        currency: str
+        original_sale_id: str
+        lines: list[dict[str, Any]]
+        refunds: list[dict[str, Any]]
+        total_minor: int
+        tax_minor: int
+        customer_id: str
+        approved_by: str
+        exchange_sale_id: str
+        receipt_number: str
+
+    @event(Completed)
+    def __init__(
+        self, id: UUID, completed_at: datetime, store_id: str, lane_id: str, cashier_id: str,
+        shift_id: str, currency: str, original_sale_id: str, lines: list[dict[str, Any]],
+        refunds: list[dict[str, Any]], total_minor: int, tax_minor: int, customer_id: str,
+        approved_by: str, exchange_sale_id: str, receipt_number: str,
+    ) -> None:
+        self.completed_at = completed_at
+        self.store_id = store_id
+        self.lane_id = lane_id
+        self.cashier_id = cashier_id
+        self.shift_id = shift_id
+        self.currency = currency
+        self.original_sale_id = original_sale_id
+        self.lines = list(lines)
+        self.refunds = list(refunds)
+        self.total_minor = total_minor
+        self.tax_minor = tax_minor
+        self.customer_id = customer_id
+        self.approved_by = approved_by
+        self.exchange_sale_id = exchange_sale_id
+        self.receipt_number = receipt_number
+
+    @property
+    def cash_minor(self) -> int:
+        """Cash refunded (paid out of the drawer)."""
+        return sum(r["amount_minor"] for r in self.refunds if r["kind"] == CASH)
+
+
+#: Namespace of receipt index ids: uuid5(RECEIPT_NAMESPACE, receipt_number). Fixed forever.
+RECEIPT_NAMESPACE = UUID("9a4e2c71-3f5b-4d8a-b0e6-1c7d5f3a2e94")
+
+
+def receipt_ref_id(receipt_number: str) -> UUID:
+    return uuid5(RECEIPT_NAMESPACE, receipt_number)
+
+
+class ReceiptRef(Aggregate):
+    """Receipt number -> sale: a return can name the receipt printed on the paper."""
+
+    @event("Created")
+    def __init__(self, id: UUID, receipt_number: str, sale_id: UUID) -> None:
+        self.receipt_number = receipt_number
+        self.sale_id = sale_id
+
+    @classmethod
+    def create(cls, receipt_number: str, sale_id: UUID) -> ReceiptRef:
+        return cls(id=receipt_ref_id(receipt_number), receipt_number=receipt_number,
+                   sale_id=sale_id)

@@ -25,7 +25,14 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from checkout.application import Checkout, SaleView
-from checkout.domainmodel import COMPLETED, PriceEntry, Sale, SaleError, price_entry_id
+from checkout.domainmodel import (
+    COMPLETED,
+    PriceEntry,
+    Return,
+    Sale,
+    SaleError,
+    price_entry_id,
+)
 
 #: ISO 4217 minor-unit exponents other than 2 (every currency not listed here has 2).
 CURRENCY_EXPONENTS: dict[str, int] = {
@@ -287,7 +294,7 @@ def receipt_for_sale(
     app: Checkout,
     sale_id: UUID,
     store: StoreProfile | None = None,
-    sequence: int = 1,
+    sequence: int | None = None,
     *,
     copy: bool = False,
     offline: bool = False,
@@ -300,6 +307,10 @@ def receipt_for_sale(
     view = app.get_sale(sale_id)
     sale = app.get_or_none(sale_id)
     completed_at = sale.completed_at if isinstance(sale, Sale) else None
+    if sequence is None:
+        # The number the sale completed under; a lane's own sequence only when it has none.
+        sequence = _sequence_of(view.receipt_number)
+    offline = offline or view.offline
     names: dict[str, str] = {}
     for line in view.lines:
         entry = app.get_or_none(price_entry_id(line["sku"]))
@@ -321,6 +332,12 @@ def receipt_for_sale(
         copy=copy,
         offline=offline,
     )
+
+
+def _sequence_of(receipt_number: str) -> int:
+    """The sequence of `<store>-<lane>-<sequence>` (1 when there is no such number)."""
+    tail = receipt_number.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() and int(tail) > 0 else 1
 
 
 def _tax_label(tax_class: str, rate_bp: int) -> str:
@@ -536,3 +553,79 @@ def render_html(receipt: Receipt) -> str:
     )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+# -- returns --------------------------------------------------------------------------------
+
+
+def _return_layout(ret: Return, store: StoreProfile, width: int, copy: bool) -> _Layout:
+    """A return's receipt: what came back, what each original tender refunds, the drawer's
+    cash back, and the original sale it was taken against (if any)."""
+    out = _Layout(width)
+
+    def money(amount_minor: int) -> str:
+        return format_money(amount_minor, ret.currency)
+
+    out.center(store.name, "header")
+    for address_line in store.address:
+        out.center(address_line)
+    if copy:
+        out.center("*** COPY ***", "mark")
+    out.center("*** RETURN ***", "mark")
+    out.rule()
+    out.pair("Receipt", ret.receipt_number)
+    out.pair("Date", ret.completed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    out.pair("Cashier", ret.cashier_id)
+    if ret.original_sale_id:
+        out.add("Original sale")
+        out.add(f"  {ret.original_sale_id}")
+    else:
+        out.add("No receipt")
+    if ret.approved_by:
+        out.pair("Approved by", ret.approved_by)
+    out.rule()
+    for line in ret.lines:
+        label = f"  {line['quantity']} x {line['sku']}"
+        if not line["restock"]:
+            label += " (damaged)"
+        out.pair(label, money(-line["amount_minor"]))
+    out.rule()
+    if ret.tax_minor:
+        out.pair("Tax refunded", money(-ret.tax_minor))
+    out.pair(f"REFUND {ret.currency}", money(ret.total_minor), "total")
+    for refund in ret.refunds:
+        out.pair(f"To {refund['kind'].replace('_', ' ')}", money(refund["amount_minor"]))
+    if ret.exchange_sale_id:
+        out.rule()
+        out.add("Exchanged for sale")
+        out.add(f"  {ret.exchange_sale_id}")
+    return out
+
+
+def render_return(
+    ret: Return, fmt: str = "text", store: StoreProfile | None = None, *, copy: bool = False,
+    width: int = 42,
+) -> str | bytes:
+    """A return's receipt as text, HTML or ESC/POS bytes (reprints marked as copies)."""
+    layout = _return_layout(ret, store or StoreProfile.placeholder(ret.store_id), width, copy)
+    if fmt == "text":
+        return "".join(f"{row.text}\n" for row in layout.rows)
+    if fmt == "html":
+        body = "\n".join(f"<pre>{html.escape(row.text)}</pre>" for row in layout.rows)
+        return (f"<!doctype html><html><head><meta charset=\"utf-8\">"
+                f"<title>Return {html.escape(ret.receipt_number)}</title>"
+                f"<style>pre{{margin:0;font-family:monospace}}</style></head>"
+                f"<body>{body}</body></html>")
+    if fmt == "escpos":
+        from escpos.printer import Dummy
+
+        printer = Dummy()
+        printer.hw("INIT")
+        for row in layout.rows:
+            printer.set(bold=row.style != "normal")
+            printer.textln(row.text)
+        printer.set(bold=False)
+        printer.cut()
+        output: bytes = printer.output
+        return output
+    raise ReceiptError(f"unknown receipt format {fmt!r}")

@@ -212,7 +212,7 @@ class TestCheckoutCommands:
             "lines": [{"line_no": 1, "sku": "sku-b", "quantity": 1, "unit_price_minor": 199,
                        "line_total_minor": 199, "tax_class": "", "discount_minor": 0,
                        "net_minor": 199, "tax_minor": 0, "gross_minor": 199}],
-            "tenders": [],
+            "tenders": [], "change_minor": 0, "receipt_number": "", "offline": False,
             "subtotal_minor": 199, "discount_minor": 0, "tax_minor": 0, "taxes": [],
             "discounts": [],
         }

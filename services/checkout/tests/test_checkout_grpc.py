@@ -611,3 +611,119 @@ async def test_service_host_serves_grpc_beside_nats(nats: NatsServer, tmp_path: 
         stop.set()
         await nc.close()
         await asyncio.wait_for(task, timeout=30)
+
+
+# -- the rest of CheckoutService: basket edits, tenders, void, suspend/resume, returns ----
+
+
+async def test_basket_tender_and_return_over_grpc(api: Api) -> None:
+    stub = api.stub
+    await api.shift()
+    sale_id = await api.sale(lines=2)  # 2 x 250
+    totals = await stub.UpdateLine(pb.UpdateLineRequest(sale_id=sale_id, line_no=2,
+                                                        quantity=3))
+    assert totals.total == eur(1000)
+    totals = await stub.ApplyDiscount(pb.ApplyDiscountRequest(
+        sale_id=sale_id, kind="amount", value=100, reason="dented", line_no=2))
+    assert totals.total == eur(900) and totals.discount_total == eur(100)
+    await stub.AddLine(pb.AddLineRequest(sale_id=sale_id, line_no=3, sku="sku-b", quantity=1))
+    totals = await stub.RemoveLine(pb.RemoveLineRequest(sale_id=sale_id, line_no=3,
+                                                        reason="changed mind"))
+    assert totals.total == eur(900)
+    pay(api.app, sale_id, 400)
+    paid = await stub.Tender(pb.TenderRequest(sale_id=sale_id, kind="cash", amount=eur(1000),
+                                              idempotency_key="t1"))
+    assert (paid.status, paid.change, paid.sale_status) == (
+        "approved", eur(500), pb.SALE_STATUS_COMPLETED)
+    sale = await stub.GetSale(pb.GetSaleRequest(sale_id=sale_id))
+    assert sale.receipt_number == "s001-l1-1" and sale.change == eur(500)
+    back = await stub.Return(pb.ReturnRequest(
+        return_id=str(uuid4()), store_id=STORE, lane_id="l1", cashier_id="c7",
+        original=sale.receipt_number, lines=[pb.ReturnLine(line_no=1, quantity=1,
+                                                           restock=True)]))
+    assert back.total == eur(250) and back.original_sale_id == sale_id
+    assert [(r.kind, r.amount.amount_minor) for r in back.refunds] == [("card", 250)]
+
+
+async def test_void_suspend_and_resume_over_grpc(api: Api) -> None:
+    stub = api.stub
+    await api.shift()
+    parked = await api.sale()
+    sale = await stub.Suspend(pb.SuspendRequest(sale_id=parked))
+    assert sale.status == pb.SALE_STATUS_SUSPENDED
+    assert await refused(stub.Tender, pb.TenderRequest(
+        sale_id=parked, kind="cash", amount=eur(250), idempotency_key="k")) == (
+        Code.FAILED_PRECONDITION, f"sale {parked} is suspended: resume it first", "suspended")
+    sale = await stub.Resume(pb.ResumeRequest(sale_id=parked, store_id=STORE, lane_id="l1",
+                                              cashier_id="c7"))
+    assert sale.status == pb.SALE_STATUS_OPEN
+    await stub.Tender(pb.TenderRequest(sale_id=parked, kind="cash", amount=eur(100),
+                                       idempotency_key="k"))
+    voided = await stub.Void(pb.VoidRequest(sale_id=parked, reason="walked out"))
+    assert voided.cash_back == eur(100) and len(voided.tenders) == 1
+    got = await stub.GetSale(pb.GetSaleRequest(sale_id=parked))
+    assert got.status == pb.SALE_STATUS_VOIDED
+
+
+async def test_new_methods_refuse_bad_input(api: Api) -> None:
+    stub = api.stub
+    await api.shift()
+    sale_id = await api.sale()
+    unknown = str(uuid4())
+    cases: list[tuple[Any, Any, Code, str]] = [
+        (stub.UpdateLine, pb.UpdateLineRequest(sale_id=sale_id, line_no=1, quantity=0),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.UpdateLine, pb.UpdateLineRequest(sale_id=sale_id, line_no=7, quantity=1),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.RemoveLine, pb.RemoveLineRequest(sale_id="nope", line_no=1),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.RemoveLine, pb.RemoveLineRequest(sale_id=unknown, line_no=1),
+         Code.NOT_FOUND, "not_found"),
+        (stub.ApplyDiscount, pb.ApplyDiscountRequest(sale_id=sale_id, kind="free", value=1,
+                                                     reason="x", discount_id="d"),
+         Code.FAILED_PRECONDITION, "rejected"),
+        (stub.ApplyDiscount, pb.ApplyDiscountRequest(sale_id=sale_id, kind="percent",
+                                                     value=90_00, reason="x",
+                                                     discount_id="d"),
+         Code.FAILED_PRECONDITION, "approval_required"),
+        (stub.Tender, pb.TenderRequest(sale_id=sale_id, kind="cash", amount=eur(0),
+                                       idempotency_key="k"),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.Tender, pb.TenderRequest(sale_id=sale_id, kind="cash", idempotency_key="k"),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.Tender, pb.TenderRequest(sale_id=sale_id, kind="cash", idempotency_key="k",
+                                       amount=pb.Money(amount_minor=5, currency="USD")),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.Tender, pb.TenderRequest(sale_id=sale_id, kind="cash", amount=eur(5)),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.Tender, pb.TenderRequest(sale_id=unknown, kind="cash", amount=eur(5),
+                                       idempotency_key="k"),
+         Code.NOT_FOUND, "not_found"),
+        (stub.Tender, pb.TenderRequest(sale_id=sale_id, kind="card", amount=eur(5),
+                                       idempotency_key="k", pan="x", expiry="2912"),
+         Code.UNAVAILABLE, "unavailable"),  # this server has no router
+        (stub.Void, pb.VoidRequest(sale_id=sale_id), Code.INVALID_ARGUMENT, "invalid"),
+        (stub.Void, pb.VoidRequest(sale_id=unknown, reason="x"), Code.NOT_FOUND, "not_found"),
+        (stub.Suspend, pb.SuspendRequest(sale_id=""), Code.INVALID_ARGUMENT, "invalid"),
+        (stub.Resume, pb.ResumeRequest(sale_id=sale_id, store_id=STORE, lane_id="l9",
+                                       cashier_id="c7"),
+         Code.FAILED_PRECONDITION, "rejected"),  # open, not suspended
+        (stub.Resume, pb.ResumeRequest(sale_id=sale_id, store_id=STORE, lane_id="l1",
+                                       cashier_id="c8"),
+         Code.FAILED_PRECONDITION, "rejected"),  # open, not suspended
+        (stub.Return, pb.ReturnRequest(return_id="r", store_id=STORE, lane_id="l1",
+                                       cashier_id="c7"),
+         Code.INVALID_ARGUMENT, "invalid"),
+        (stub.Return, pb.ReturnRequest(return_id=str(uuid4()), store_id=STORE, lane_id="l1",
+                                       cashier_id="c7", original=sale_id,
+                                       lines=[pb.ReturnLine(line_no=1, quantity=1)]),
+         Code.INVALID_ARGUMENT, "invalid"),  # the sale is not completed
+        (stub.Return, pb.ReturnRequest(return_id=str(uuid4()), store_id=STORE, lane_id="l1",
+                                       cashier_id="c7",
+                                       lines=[pb.ReturnLine(sku="sku-a", quantity=1)]),
+         Code.PERMISSION_DENIED, "permission_required"),
+    ]
+    for call, request, code, kind in cases:
+        got_code, message, got_kind = await refused(call, request)
+        assert (got_code, got_kind) == (code, kind), (request, message)
+        assert message

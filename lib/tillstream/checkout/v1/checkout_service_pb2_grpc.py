@@ -44,10 +44,50 @@ class CheckoutServiceStub:
                 request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AddLineRequest.SerializeToString,
                 response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AddLineResponse.FromString,
                 _registered_method=True)
+        self.UpdateLine = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/UpdateLine',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.UpdateLineRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.FromString,
+                _registered_method=True)
+        self.RemoveLine = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/RemoveLine',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.RemoveLineRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.FromString,
+                _registered_method=True)
+        self.ApplyDiscount = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/ApplyDiscount',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ApplyDiscountRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.FromString,
+                _registered_method=True)
         self.AttachCustomer = channel.unary_unary(
                 '/tillstream.checkout.v1.CheckoutService/AttachCustomer',
                 request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AttachCustomerRequest.SerializeToString,
                 response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AttachCustomerResponse.FromString,
+                _registered_method=True)
+        self.Tender = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/Tender',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.TenderRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.TenderResponse.FromString,
+                _registered_method=True)
+        self.Void = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/Void',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.VoidRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.VoidResponse.FromString,
+                _registered_method=True)
+        self.Suspend = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/Suspend',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.SuspendRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.Sale.FromString,
+                _registered_method=True)
+        self.Resume = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/Resume',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ResumeRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.Sale.FromString,
+                _registered_method=True)
+        self.Return = channel.unary_unary(
+                '/tillstream.checkout.v1.CheckoutService/Return',
+                request_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ReturnRequest.SerializeToString,
+                response_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ReturnResponse.FromString,
                 _registered_method=True)
         self.GetSale = channel.unary_unary(
                 '/tillstream.checkout.v1.CheckoutService/GetSale',
@@ -103,8 +143,64 @@ class CheckoutServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateLine(self, request, context):
+        """Change a line's quantity.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveLine(self, request, context):
+        """Remove a line (removing it again is a no-op).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyDiscount(self, request, context):
+        """A line discount (with line_no) or a basket discount (with discount_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AttachCustomer(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Tender(self, request, context):
+        """Pay (part of) a sale: cash at once; card, wallet, gift card and loyalty through
+        payments or crm. Approved or declined; the sale completes when the tenders cover it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Void(self, request, context):
+        """Void the whole sale before completion (a supervisor above the threshold).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Suspend(self, request, context):
+        """Park a sale (no tenders paid yet); resume it on a lane of the same store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Resume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Return(self, request, context):
+        """Take goods back, against a receipt or (with the permission) without one.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -168,10 +264,50 @@ def add_CheckoutServiceServicer_to_server(servicer, server):
                     request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AddLineRequest.FromString,
                     response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AddLineResponse.SerializeToString,
             ),
+            'UpdateLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateLine,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.UpdateLineRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.SerializeToString,
+            ),
+            'RemoveLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveLine,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.RemoveLineRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.SerializeToString,
+            ),
+            'ApplyDiscount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyDiscount,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ApplyDiscountRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.SerializeToString,
+            ),
             'AttachCustomer': grpc.unary_unary_rpc_method_handler(
                     servicer.AttachCustomer,
                     request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AttachCustomerRequest.FromString,
                     response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AttachCustomerResponse.SerializeToString,
+            ),
+            'Tender': grpc.unary_unary_rpc_method_handler(
+                    servicer.Tender,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.TenderRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.TenderResponse.SerializeToString,
+            ),
+            'Void': grpc.unary_unary_rpc_method_handler(
+                    servicer.Void,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.VoidRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.VoidResponse.SerializeToString,
+            ),
+            'Suspend': grpc.unary_unary_rpc_method_handler(
+                    servicer.Suspend,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.SuspendRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.Sale.SerializeToString,
+            ),
+            'Resume': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resume,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ResumeRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.Sale.SerializeToString,
+            ),
+            'Return': grpc.unary_unary_rpc_method_handler(
+                    servicer.Return,
+                    request_deserializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ReturnRequest.FromString,
+                    response_serializer=tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ReturnResponse.SerializeToString,
             ),
             'GetSale': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSale,
@@ -274,6 +410,87 @@ class CheckoutService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/UpdateLine',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.UpdateLineRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/RemoveLine',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.RemoveLineRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyDiscount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/ApplyDiscount',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ApplyDiscountRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.BasketTotals.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def AttachCustomer(request,
             target,
             options=(),
@@ -290,6 +507,141 @@ class CheckoutService:
             '/tillstream.checkout.v1.CheckoutService/AttachCustomer',
             tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AttachCustomerRequest.SerializeToString,
             tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.AttachCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tender(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/Tender',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.TenderRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.TenderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Void(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/Void',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.VoidRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.VoidResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Suspend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/Suspend',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.SuspendRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.Sale.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/Resume',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ResumeRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.Sale.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Return(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tillstream.checkout.v1.CheckoutService/Return',
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ReturnRequest.SerializeToString,
+            tillstream_dot_checkout_dot_v1_dot_checkout__service__pb2.ReturnResponse.FromString,
             options,
             channel_credentials,
             insecure,
