@@ -1,6 +1,9 @@
 """Simulated lanes: they ring up sales through checkout and pay through payments, over NATS
-request/reply, exactly as real lanes do through the edge agent. Used by `up --demo`, the
-end-to-end tests and the benchmark.
+request/reply. Used by `up --demo`, `simulate`, the end-to-end tests and the benchmarks.
+
+A lane either talks to the platform directly (`cmd.<service>.<store>.<command>`) or, as real
+lanes do, through its store's edge agent (`lane.<store>.<service>.<command>`, `gateway=True`,
+connected to the store's NATS), which keeps it selling offline when checkout is unreachable.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from nats.aio.client import Client
 
 from edge_agent.cards import test_card
+from edge_agent.gateway import lane_subject
 from tillstream.bus import command_subject
 from tillstream.codec import decode
 
@@ -46,6 +50,8 @@ class CompletedSale:
     quantity: int
     customer_id: str
     tender_to_completed_ms: float
+    tender: str = "card"
+    offline: bool = False
 
 
 @dataclass
@@ -100,6 +106,8 @@ class Lane:
         seed: int = 0,
         decline_rate: float = 0.05,
         timeout: float = 10.0,
+        gateway: bool = False,
+        cash_rate: float = 0.0,
     ) -> None:
         self.nc = nc
         self.store_id = store_id
@@ -110,14 +118,21 @@ class Lane:
         self.rng = random.Random(f"{store_id}-{lane_id}-{seed}")
         self.decline_rate = decline_rate
         self.timeout = timeout
+        self.gateway = gateway
+        self.cash_rate = cash_rate
         self.stats = LaneStats()
         self.cashier_id = f"cashier-{lane_id}"
         #: the lane's open shift, once `start_shift` has opened (or found) it
         self.shift_id: str | None = None
 
     async def command(self, service: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        subject = (
+            lane_subject(self.store_id, service, name)
+            if self.gateway
+            else command_subject(service, name, self.store_id)
+        )
         reply = await self.nc.request(
-            command_subject(service, name, self.store_id),
+            subject,
             json.dumps(body).encode(),
             timeout=self.timeout,
         )
@@ -131,14 +146,26 @@ class Lane:
         cashier left open on the lane); its id."""
         pin = demo_pin(self.store_id, self.lane_id)
         await self.command(
-            "checkout", "register_cashier",
-            {"store_id": self.store_id, "cashier_id": self.cashier_id,
-             "name": f"Cashier of lane {self.lane_id}", "pin": pin},
+            "checkout",
+            "register_cashier",
+            {
+                "store_id": self.store_id,
+                "cashier_id": self.cashier_id,
+                "name": f"Cashier of lane {self.lane_id}",
+                "pin": pin,
+            },
         )
         answer = await self.command(
-            "checkout", "open_shift",
-            {"store_id": self.store_id, "lane_id": self.lane_id, "cashier_id": self.cashier_id,
-             "pin": pin, "float_minor": DEMO_FLOAT_MINOR, "currency": "EUR"},
+            "checkout",
+            "open_shift",
+            {
+                "store_id": self.store_id,
+                "lane_id": self.lane_id,
+                "cashier_id": self.cashier_id,
+                "pin": pin,
+                "float_minor": DEMO_FLOAT_MINOR,
+                "currency": "EUR",
+            },
         )
         del pin
         self.shift_id = str(answer["shift_id"])
@@ -173,8 +200,12 @@ class Lane:
             added = await self.command(
                 "checkout",
                 "add_line",
-                {"sale_id": sale_id, "line_no": line_no, "sku": self.rng.choice(self.skus),
-                 "quantity": qty},
+                {
+                    "sale_id": sale_id,
+                    "line_no": line_no,
+                    "sku": self.rng.choice(self.skus),
+                    "quantity": qty,
+                },
             )
             quantity += qty
             due = int(added["total_minor"])  # the lane's display: the basket total so far
@@ -186,6 +217,41 @@ class Lane:
             )
         done = self.watcher.expect(sale_id)
         started = time.perf_counter()
+        try:
+            if self.rng.random() < self.cash_rate:
+                tender, answer = "cash", await self._pay_cash(sale_id, due)
+            else:
+                try:
+                    tender, answer = "card", await self._pay_card(sale_id, due)
+                except LaneError as exc:
+                    if exc.code != "offline_limit":
+                        raise
+                    # Over the store's offline card limits: the customer pays cash.
+                    tender, answer = "cash", await self._pay_cash(sale_id, due)
+            offline = bool(answer.get("offline"))
+            if offline and answer.get("sale_status") == "completed":
+                finished = time.perf_counter()  # the agent completed it in the store
+            else:
+                finished = await asyncio.wait_for(done, self.timeout)
+        finally:
+            self.watcher.waiting.pop(sale_id, None)
+        completed = CompletedSale(
+            sale_id, due, quantity, customer_id, (finished - started) * 1000.0, tender, offline
+        )
+        self.stats.completed.append(completed)
+        return completed
+
+    async def _pay_cash(self, sale_id: str, due: int) -> dict[str, Any]:
+        """Cash, rounded up to the next whole 5.00 now and then: change to give back."""
+        given = due if self.rng.random() < 0.5 else -(-due // 500) * 500
+        return await self.command(
+            "checkout",
+            "tender_cash",
+            {"sale_id": sale_id, "amount_minor": given, "idempotency_key": f"{sale_id}:cash"},
+        )
+
+    async def _pay_card(self, sale_id: str, due: int) -> dict[str, Any]:
+        """Card at the terminal; a decline is retried with another card."""
         attempt = 0
         while True:
             attempt += 1
@@ -207,14 +273,8 @@ class Lane:
             )
             del pan
             if answer["status"] == "approved":
-                break
+                return answer
             self.stats.declines += 1
-        finished = await asyncio.wait_for(done, self.timeout)
-        completed = CompletedSale(
-            sale_id, due, quantity, customer_id, (finished - started) * 1000.0
-        )
-        self.stats.completed.append(completed)
-        return completed
 
     async def run(
         self,

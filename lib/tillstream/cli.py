@@ -39,6 +39,17 @@ def _add_service_commands() -> None:
 
 
 _add_service_commands()
+
+
+def _add_edge_commands() -> None:
+    """The edge agent's commands: `tillstream edge run`, `tillstream simulate`."""
+    from edge_agent.cli import edge_app, simulate
+
+    app.add_typer(edge_app, name="edge", help="The store's edge agent.")
+    app.command("simulate")(simulate)
+
+
+_add_edge_commands()
 console = Console()
 
 
@@ -114,6 +125,8 @@ async def _up(settings: Settings, demo: bool, lane_count: int, pause: float) -> 
     try:
         await platform.start()
         console.print(f"NATS {platform.nats_url}; services: {', '.join(platform.processes)}")
+        if settings.dashboard_port:  # served by the analytics process (issue 7)
+            console.print(f"HQ dashboard: http://127.0.0.1:{settings.dashboard_port}/")
         nc = await connect(platform.nats_url, "tillstream-up")
         store = settings.demo_store
         skus, customers = await seed_demo_store(nc, store)

@@ -68,27 +68,38 @@ class UnitOfWork:
     def __init__(self, app: ServiceApplication) -> None:
         self.app = app
         self.aggregates: dict[UUID, Aggregate] = {}
+        #: Aggregates handed out or added since the last `stamp_trace`, and how many of each
+        #: one's pending events are stamped already: stamping only those keeps a batch linear
+        #: (walking every aggregate's every event per delivery made it quadratic).
+        self._touched: dict[UUID, Aggregate] = {}
+        self._stamped: dict[UUID, int] = {}
 
     def get(self, aggregate_id: UUID) -> Any:
         """The aggregate as changed so far in this batch, or None when it does not exist."""
-        if aggregate_id in self.aggregates:
-            return self.aggregates[aggregate_id]
-        aggregate = self.app.get_or_none(aggregate_id)
-        if aggregate is not None:
+        aggregate = self.aggregates.get(aggregate_id)
+        if aggregate is None:
+            aggregate = self.app.get_or_none(aggregate_id)
+            if aggregate is None:
+                return None
             self.aggregates[aggregate_id] = aggregate
+        self._touched[aggregate_id] = aggregate
         return aggregate
 
     def add(self, aggregate: Aggregate) -> None:
         self.aggregates[aggregate.id] = aggregate
+        self._touched[aggregate.id] = aggregate
 
     def stamp_trace(self) -> None:
         """Give the new events the current trace context (a batch mixes several traces)."""
+        touched, self._touched = self._touched, {}
         traceparent = current_traceparent().get("traceparent")
         if not traceparent:
             return
-        for aggregate in self.aggregates.values():
-            for domain_event in aggregate.pending_events:
+        for aggregate_id, aggregate in touched.items():
+            pending = aggregate.pending_events
+            for domain_event in pending[self._stamped.get(aggregate_id, 0):]:
                 domain_event.__dict__.setdefault("traceparent", traceparent)
+            self._stamped[aggregate_id] = len(pending)
 
 
 Handler = Callable[[ReceivedEvent, UnitOfWork], None]
@@ -139,7 +150,11 @@ class DeliveryGapError(RuntimeError):
 
 
 def upstream_position(msg: Msg) -> int:
-    """The upstream notification id from `Nats-Msg-Id = <service>:<id>`."""
+    """The upstream notification id from `Nats-Msg-Id = <service>:<id>`. The stores' edge
+    events have many writers (one agent per store, ids made by each), so their position is
+    their sequence in the hub's EDGE stream, which has stored each of them once."""
+    if msg.subject.startswith("edge."):
+        return int(msg.metadata.sequence.stream)
     msg_id = (msg.headers or {}).get(H_MSG_ID, "")
     _, _, number = msg_id.rpartition(":")
     if not number.isdigit():

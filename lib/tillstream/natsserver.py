@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -50,10 +51,60 @@ class NatsServer:
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    #: JetStream domain (`hub`, `store-<id>`): lets a leaf and the hub address each other's
+    #: JetStream (`$JS.<domain>.API`) across the leaf connection.
+    jetstream_domain: str | None = None
+    #: Accept leaf-node connections on this port (the hub); 0 = pick a free one, None = no.
+    leaf_port: int | None = None
+    #: Connect as a leaf node to these hubs' leaf ports (the store's server).
+    leaf_remotes: list[str] = field(default_factory=list)
+    #: Subjects that must not flow from this leaf to the hub by interest (they travel by
+    #: stream sourcing instead, exactly once).
+    leaf_deny_exports: list[str] = field(default_factory=list)
+    #: fsync every JetStream write (a store's offline sales must survive a power cut);
+    #: otherwise the server's default interval.
+    sync_always: bool = False
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.http_port = self.http_port or free_port()
+        if self.leaf_port == 0:
+            self.leaf_port = free_port()
+
+    @property
+    def leaf_url(self) -> str:
+        """Where leaf nodes connect to this server (`nats-leaf://...`)."""
+        if self.leaf_port is None:
+            raise NatsServerError("this server accepts no leaf-node connections")
+        return f"nats-leaf://127.0.0.1:{self.leaf_port}"
+
+    def config_text(self) -> str:
+        """The server configuration for what the command line cannot say: the JetStream
+        domain and the leaf-node blocks. JSON is valid nats-server configuration syntax."""
+        config: dict[str, object] = {}
+        jetstream: dict[str, object] = {}
+        if self.jetstream_domain:
+            jetstream["domain"] = self.jetstream_domain
+        if self.sync_always:
+            jetstream["sync_interval"] = "always"
+        if jetstream:
+            config["jetstream"] = jetstream
+        leafnodes: dict[str, object] = {}
+        if self.leaf_port is not None:
+            leafnodes["host"] = "127.0.0.1"
+            leafnodes["port"] = self.leaf_port
+            # Leaves keep the address they were given (a proxy, a load balancer) instead of
+            # learning this server's own and bypassing it.
+            leafnodes["no_advertise"] = True
+        if self.leaf_remotes:
+            remote: dict[str, object] = {"urls": list(self.leaf_remotes)}
+            if self.leaf_deny_exports:
+                remote["deny_exports"] = list(self.leaf_deny_exports)
+            leafnodes["remotes"] = [remote]
+            leafnodes["reconnect"] = "250ms"
+        if leafnodes:
+            config["leafnodes"] = leafnodes
+        return json.dumps(config, indent=2) if config else ""
 
     @property
     def url(self) -> str:
@@ -68,18 +119,25 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         args = [
             nats_server_binary(),
-            "-a", "127.0.0.1",
-            "-p", str(self.port),
-            "-m", str(self.http_port),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.http_port),
             "-js",
-            "-sd", str(self.store_dir),
+            "-sd",
+            str(self.store_dir),
             *self.extra_args,
         ]
+        config = self.config_text()
+        if config:
+            config_file = self.store_dir / "nats-server.conf"
+            config_file.write_text(config)
+            args += ["-c", str(config_file)]
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
-            self.process = subprocess.Popen(
-                args, stdout=log, stderr=log, start_new_session=True
-            )
+            self.process = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         finally:
             if self.log_file:
                 log.close()  # type: ignore[union-attr]

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     grpc_tls_client_ca: str = ""
     #: Seconds in-flight gRPC calls get to finish on shutdown.
     grpc_grace: float = 5.0
+    #: Port of the analytics HQ dashboard (web page); 0 turns it off.
+    dashboard_port: int = 8080
     #: Telemetry exporter: "" (off), "console" or "otlp".
     otel_exporter: str = ""
     log_level: str = "INFO"

@@ -64,6 +64,7 @@ def test_settings(data_dir: Path, **overrides: object) -> Settings:
     """Settings for a test: its own data directory; nothing read from var/. gRPC servers are
     off unless asked for (`grpc_enabled=True`): fixed ports would collide between tests."""
     overrides.setdefault("grpc_enabled", False)
+    overrides.setdefault("dashboard_port", 0)  # like gRPC: a fixed port would collide
     return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
 
 

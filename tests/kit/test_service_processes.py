@@ -21,7 +21,7 @@ from tillstream.natsserver import NatsServer
 @pytest.mark.parametrize("service", SERVICES)
 async def test_python_m_service_main(service: str, tmp_path: Path, nats: NatsServer) -> None:
     env = {**os.environ, "TILLSTREAM_NATS_URL": nats.url, "TILLSTREAM_DATA_DIR": str(tmp_path),
-           "TILLSTREAM_GRPC_ENABLED": "false"}
+           "TILLSTREAM_GRPC_ENABLED": "false", "TILLSTREAM_DASHBOARD_PORT": "0"}
     env.pop("TILLSTREAM_POSTGRES_DSN", None)
     proc = subprocess.Popen([sys.executable, "-m", f"{service}.main"], env=env)
     nc = await connect(nats.url, "test-status")
