@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 import typer
@@ -31,11 +32,13 @@ app.add_typer(events_app, name="events")
 
 def _add_service_commands() -> None:
     """Each service's own operator commands (`tillstream payments rotate-key`, ...)."""
+    from analytics.cli import app as analytics_app
     from inventory.cli import app as inventory_app
     from payments.cli import app as payments_app
 
     app.add_typer(payments_app, name="payments", help="Payments operations (card vault).")
     app.add_typer(inventory_app, name="inventory", help="Inventory operations (catalog import).")
+    app.add_typer(analytics_app, name="analytics", help="Analytics: rebuild, CSV export.")
 
 
 _add_service_commands()
@@ -122,29 +125,45 @@ async def _up(settings: Settings, demo: bool, lane_count: int, pause: float) -> 
     console.print(f"[bold]Tillstream[/] data in {settings.data_dir}")
     tasks: list[asyncio.Task[None]] = []
     lanes_: list[Lane] = []
+    clients: list[Any] = []
     try:
         await platform.start()
         console.print(f"NATS {platform.nats_url}; services: {', '.join(platform.processes)}")
-        if settings.dashboard_port:  # served by the analytics process (issue 7)
+        if settings.dashboard_port:  # served by the analytics process
             console.print(f"HQ dashboard: http://127.0.0.1:{settings.dashboard_port}/")
         nc = await connect(platform.nats_url, "tillstream-up")
+        clients.append(nc)
         store = settings.demo_store
         skus, customers = await seed_demo_store(nc, store)
         console.print(f"demo store {store}: {len(skus)} products, {len(customers)} customers")
         # Wait until checkout's price replica has the catalog before the lanes scan.
         await _wait_catalog(nc, store, skus)
+        lanes_nc, through_agent = nc, platform.nats is not None
+        if through_agent:  # our own hub: the demo store runs its edge agent and devices
+            store_url = await platform.start_store(store, lane_count)
+            console.print(
+                f"store {store}: edge agent pid {platform.edge_agents[store].pid}, store NATS "
+                f"{store_url}, {lane_count} lanes with a virtual card terminal and receipt "
+                "printer each"
+            )
+            lanes_nc = await connect(store_url, "tillstream-up-lanes")
+            clients.append(lanes_nc)
         if demo:
-            watcher = CompletionWatcher(nc, store)
+            watcher = CompletionWatcher(lanes_nc, store)
             await watcher.start()
             for number in range(1, lane_count + 1):
-                lane = Lane(nc, store, f"{number:02d}", skus, customers, watcher)
+                lane = Lane(lanes_nc, store, f"{number:02d}", skus, customers, watcher,
+                            gateway=through_agent, terminal=through_agent,
+                            cash_rate=0.3 if through_agent else 0.0)  # fmt: skip
                 lanes_.append(lane)
                 tasks.append(asyncio.create_task(lane.run(stop, pause=pause)))
-        await _live(nc, stop, lanes_, status_of)
-        await nc.close()
+        await _live(nc, stop, lanes_, status_of, store if through_agent else None)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
         platform.stop()
         console.print("stopped: every process ended")
 
@@ -180,7 +199,31 @@ def _status_table(statuses: dict[str, Any]) -> Table:
     return table
 
 
-async def _live(nc: Any, stop: asyncio.Event, lanes_: list[Any], status_of: Any) -> None:
+async def _store_line(nc: Any, store: str | None, lanes_: list[Any]) -> str:
+    """The demo store's line: its agent's state and how its lanes were paid."""
+    if store is None:
+        return ""
+    try:
+        reply = await nc.request(f"status.edge.{store}", b"", timeout=0.5)
+        agent = json.loads(reply.data)
+    except Exception:
+        return f"\nstore {store}: [red]agent not answering[/]"
+    sales = [s for lane in lanes_ for s in lane.stats.completed]
+    cards = sum(s.tender == "card" for s in sales)
+    declines = sum((lane.stats.terminal_declines for lane in lanes_), Counter[str]())
+    gateway, devices = agent.get("gateway", {}), agent.get("devices", {})
+    return (
+        f"\nstore {store}: {'online' if gateway.get('online') else '[red]offline[/]'}"
+        f" | card {cards} cash {len(sales) - cards}"
+        f" | terminal declines {dict(declines) or 0}"
+        f" | receipts printed {devices.get('receipts_printed', 0)}"
+        f" | drawer kicks {devices.get('drawer_kicks', 0)}"
+    )
+
+
+async def _live(
+    nc: Any, stop: asyncio.Event, lanes_: list[Any], status_of: Any, store: str | None = None
+) -> None:
     last_events = None
     last_time = time.monotonic()
     with Live(console=console, refresh_per_second=2, transient=False) as live:
@@ -197,7 +240,7 @@ async def _live(nc: Any, stop: asyncio.Event, lanes_: list[Any], status_of: Any)
             table = _status_table(statuses)
             table.caption = (
                 f"sales completed {completed} | events/s {rate:.0f} | consumer lag {lag}"
-                " | Ctrl-C stops"
+                " | Ctrl-C stops" + await _store_line(nc, store, lanes_)
             )
             live.update(table)
             with contextlib.suppress(TimeoutError):

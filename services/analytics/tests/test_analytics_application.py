@@ -31,26 +31,43 @@ DAY_MS = 86_400_000
 JAN_1 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 
 
-def delivery(position: int, message: Message, occurred_at: str = "2025-01-01T12:00:00+00:00",
-             ) -> Delivery:
-    return Delivery(position, ReceivedEvent(
-        event_type=message.DESCRIPTOR.full_name, message=message, subject="x",
-        store_id="s001", occurred_at=occurred_at, msg_id=f"x:{position}", headers={},
-    ))
+def delivery(
+    position: int,
+    message: Message,
+    occurred_at: str = "2025-01-01T12:00:00+00:00",
+) -> Delivery:
+    return Delivery(
+        position,
+        ReceivedEvent(
+            event_type=message.DESCRIPTOR.full_name,
+            message=message,
+            subject="x",
+            store_id="s001",
+            occurred_at=occurred_at,
+            msg_id=f"x:{position}",
+            headers={},
+        ),
+    )
 
 
 def sale(sale_id: str, store_id: str, total: int, at_ms: int, *quantities: int) -> Message:
     return checkout_pb2.SaleCompleted(
-        sale_id=sale_id, store_id=store_id,
-        lines=[common_pb2.SaleLine(line_no=i, sku=f"S{i}", quantity=q)
-               for i, q in enumerate(quantities)],
-        total=common_pb2.Money(amount_minor=total, currency="EUR"), completed_at_ms=at_ms,
+        sale_id=sale_id,
+        store_id=store_id,
+        lines=[
+            common_pb2.SaleLine(line_no=i, sku=f"S{i}", quantity=q)
+            for i, q in enumerate(quantities)
+        ],
+        total=common_pb2.Money(amount_minor=total, currency="EUR"),
+        completed_at_ms=at_ms,
     )
 
 
 def captured(payment_id: str, tender: str, scheme: str, amount: int) -> Message:
     return payments_pb2.PaymentCaptured(
-        payment_id=payment_id, store_id="s001", tender=tender,
+        payment_id=payment_id,
+        store_id="s001",
+        tender=tender,
         amount=common_pb2.Money(amount_minor=amount, currency="EUR"),
         card=payments_pb2.Card(scheme=scheme) if scheme else None,
     )
@@ -77,8 +94,10 @@ def payments_stream() -> list[Delivery]:
 def dump(store: ProjectionStore) -> dict[str, Any]:
     with store.engine.connect() as conn:
         return {
-            table.name: [tuple(row) for row in conn.execute(select(table).order_by(
-                *table.primary_key.columns))]
+            table.name: [
+                tuple(row)
+                for row in conn.execute(select(table).order_by(*table.primary_key.columns))
+            ]
             for table in metadata.sorted_tables
         }
 
@@ -104,12 +123,30 @@ class ProjectionStoreTests:
         sink.apply("checkout.p0", checkout_stream())
         assert sink.position("checkout.p0") == 4
         assert store.sales_totals() == [
-            {"store_id": "s001", "day": "2025-01-01", "currency": "EUR", "sales_count": 2,
-             "total_minor": 1550, "items_sold": 4},
-            {"store_id": "s001", "day": "2025-01-02", "currency": "EUR", "sales_count": 1,
-             "total_minor": 200, "items_sold": 1},
-            {"store_id": "s002", "day": "2025-01-01", "currency": "EUR", "sales_count": 1,
-             "total_minor": 300, "items_sold": 4},
+            {
+                "store_id": "s001",
+                "day": "2025-01-01",
+                "currency": "EUR",
+                "sales_count": 2,
+                "total_minor": 1550,
+                "items_sold": 4,
+            },
+            {
+                "store_id": "s001",
+                "day": "2025-01-02",
+                "currency": "EUR",
+                "sales_count": 1,
+                "total_minor": 200,
+                "items_sold": 1,
+            },
+            {
+                "store_id": "s002",
+                "day": "2025-01-01",
+                "currency": "EUR",
+                "sales_count": 1,
+                "total_minor": 300,
+                "items_sold": 4,
+            },
         ]
         assert [r["store_id"] for r in store.sales_totals(store_id="s002")] == ["s002"]
         assert [r["day"] for r in store.sales_totals("s001", date(2025, 1, 2))] == ["2025-01-02"]
@@ -117,8 +154,9 @@ class ProjectionStoreTests:
     def test_payment_mix(self, store: ProjectionStore, sink: ProjectionSink) -> None:
         sink.apply("payments.p0", payments_stream())
         rows = store.payment_mix("s001")
-        assert [(r["day"], r["tender"], r["scheme"], r["count"], r["total_minor"])
-                for r in rows] == [
+        assert [
+            (r["day"], r["tender"], r["scheme"], r["count"], r["total_minor"]) for r in rows
+        ] == [
             ("2025-01-01", "card", "visa", 2, 1550),
             ("2025-01-01", "cash", "", 1, 300),
             ("2025-01-02", "card", "mastercard", 1, 200),
@@ -140,8 +178,9 @@ class ProjectionStoreTests:
         sink.apply("checkout.p0", checkout_stream()[1:3])  # a part of it
         assert dump(store) == before
         # A batch that overlaps: only the new delivery counts.
-        sink.apply("checkout.p0", [*checkout_stream()[2:], delivery(5, sale(
-            "e", "s002", 100, JAN_1, 1))])
+        sink.apply(
+            "checkout.p0", [*checkout_stream()[2:], delivery(5, sale("e", "s002", 100, JAN_1, 1))]
+        )
         assert store.sales_totals("s002")[0]["sales_count"] == 2
         assert sink.position("checkout.p0") == 5
 
@@ -202,7 +241,11 @@ class ProjectionStoreTests:
     def test_stats(self, store: ProjectionStore, sink: ProjectionSink) -> None:
         sink.apply("checkout.p0", checkout_stream())
         assert store.stats() == {
-            "sales_rows": 3, "payment_mix_rows": 0, "tracked": {"checkout.p0": 4}}
+            "sales_rows": 3,
+            "payment_mix_rows": 0,
+            "generation": 0,
+            "tracked": {"checkout.p0": 4},
+        }
 
 
 class TestWithSQLite(ProjectionStoreTests):

@@ -25,12 +25,13 @@ def test_build(tmp_path: Path) -> None:
     try:
         assert definition.name == "analytics"
         assert definition.app is None and definition.contracts is None
-        assert set(definition.subscriptions) == {"checkout", "payments"}
+        assert set(definition.subscriptions) == {"checkout", "payments", "inventory", "crm", "edge"}
         subscriptions = definition.subscriptions.values()
         assert all(isinstance(s, Subscription) for s in subscriptions)
         assert all(isinstance(s.sink, ProjectionSink) for s in subscriptions)  # type: ignore[union-attr]
-        assert definition.subscriptions["checkout"].events == ("sale.completed",)  # type: ignore[union-attr]
-        assert set(definition.commands) == {"sales_totals", "payment_mix"}
+        checkout = definition.subscriptions["checkout"].events  # type: ignore[union-attr]
+        assert checkout[0] == "sale.completed" and "return.completed" in checkout
+        assert set(definition.commands) == {"sales_totals", "payment_mix", "report"}
         assert definition.stats is not None and definition.stats()["sales_rows"] == 0
     finally:
         assert definition.close is not None
@@ -60,13 +61,17 @@ async def test_service_projects_both_streams(tmp_path: Path, nats: NatsServer) -
         host.nc.options["drain_timeout"] = 1
         now = datetime.now(UTC)
         sale = checkout_pb2.SaleCompleted(
-            sale_id="sale-1", store_id="s001",
+            sale_id="sale-1",
+            store_id="s001",
             lines=[common_pb2.SaleLine(sku="A", quantity=2)],
             total=common_pb2.Money(amount_minor=900, currency="EUR"),
             completed_at_ms=int(now.timestamp() * 1000),
         )
         payment = payments_pb2.PaymentCaptured(
-            payment_id="p1", sale_id="sale-1", store_id="s001", tender="cash",
+            payment_id="p1",
+            sale_id="sale-1",
+            store_id="s001",
+            tender="cash",
             amount=common_pb2.Money(amount_minor=900, currency="EUR"),
         )
         for subject, message, msg_id in (

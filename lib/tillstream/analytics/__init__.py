@@ -1,0 +1,1 @@
+"""Analytics' gRPC API packages (generated code under v1)."""

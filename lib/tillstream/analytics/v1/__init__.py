@@ -1,0 +1,1 @@
+"""Analytics' gRPC API (generated from proto/tillstream/analytics/v1)."""
