@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from edge_agent.agent import EdgeAgent
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # force: python-escpos configures the root logger when it is imported.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
     asyncio.run(EdgeAgent(config).run_until_stopped())
     return 0
 

@@ -1,10 +1,15 @@
-"""The edge agent of one store: its NATS (a leaf node of the hub), its streams, and the
-lanes' gateway. `tillstream edge run` runs one; tests run it in process or as a process."""
+"""The edge agent of one store: its NATS (a leaf node of the hub), its streams, the lanes'
+gateway and the lanes' devices (card terminals, receipt printers: `edge_agent.tills`).
+`tillstream edge run` runs one; tests run it in process or as a process.
+
+It answers `status.edge.<store>` (over the leaf, from the hub too) with its pid, its leaf
+node's pid, the gateway's counters and the devices' state."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import NotFoundError
 
@@ -20,6 +26,7 @@ from edge_agent.catalog import CatalogReplica
 from edge_agent.config import EdgeConfig
 from edge_agent.gateway import STATE_BUCKET, Gateway
 from edge_agent.storenats import ensure_store_streams, keep_registered, leaf_server
+from edge_agent.tills import Tills
 from tillstream.bus import connect
 from tillstream.natsserver import NatsServer
 
@@ -54,6 +61,8 @@ class EdgeAgent:
         self.server: NatsServer | None = None
         self.nc: Client | None = None
         self.gateway: Gateway | None = None
+        self.tills: Tills | None = None
+        self._status_sub: Any = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -79,6 +88,11 @@ class EdgeAgent:
         )
         self.gateway = Gateway(self.nc, js, self.config, CatalogReplica(js), state)
         await self.gateway.start()
+        self.tills = Tills(self.gateway, self.config)
+        await self.tills.start()
+        self._status_sub = await self.nc.subscribe(
+            f"status.edge.{self.config.store_id}", cb=self._on_status
+        )
         log.info("edge agent of store %s on %s", self.config.store_id, self.nats_url)
 
     def _start_leaf(self) -> NatsServer:
@@ -103,9 +117,33 @@ class EdgeAgent:
                 KeyValueConfig(bucket=STATE_BUCKET, history=1, storage=StorageType.FILE)
             )
 
+    def status(self) -> dict[str, Any]:
+        """What `status.edge.<store>` answers."""
+        leaf = self.server.process.pid if self.server and self.server.process else None
+        return {
+            "store_id": self.config.store_id,
+            "pid": os.getpid(),
+            "leaf_pid": leaf,
+            "nats_url": self.nats_url,
+            "gateway": self.gateway.status() if self.gateway else {},
+            "devices": self.tills.status() if self.tills else {},
+        }
+
+    async def _on_status(self, msg: Msg) -> None:
+        if msg.reply:
+            await msg.respond(json.dumps(self.status()).encode())
+
     async def stop(self) -> None:
-        """Stop serving, close the connection, stop the leaf node we started (idempotent)."""
+        """Stop serving, close the devices and the connection, stop the leaf node we started
+        (idempotent)."""
         self._stop.set()
+        if self._status_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._status_sub.unsubscribe()
+            self._status_sub = None
+        tills, self.tills = self.tills, None
+        if tills is not None:
+            await tills.stop()
         gateway, self.gateway = self.gateway, None
         if gateway is not None:
             await gateway.stop()
@@ -125,8 +163,8 @@ class EdgeAgent:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
-        await self.start()
         try:
+            await self.start()
             await self._stop.wait()
         finally:
             await self.stop()

@@ -17,9 +17,14 @@ max_offline_hours = 24
 [tax_rates_bp]                                # offline tax: class -> rate, prices include it
 standard = 2000
 
-[devices]                                     # for the device drivers
+[devices]                                     # the store's devices (edge_agent.devices)
 terminal = "/dev/ttyUSB0"
 printer = "/dev/ttyUSB1"
+
+[lanes.01]                                    # per lane: its own terminal and printer
+terminal = "/dev/ttyACM0"                     # or "virtual" (a simulator on a pty)
+terminal_mix = "approve:0.9,decline:0.05,wrong_pin_then_ok:0.05"  # virtual only
+printer = "tcp://10.0.0.21:9100"              # or a serial port, or "virtual"
 """
 
 from __future__ import annotations
@@ -67,6 +72,10 @@ class EdgeConfig:
     limits: OfflineLimits = field(default_factory=OfflineLimits)
     tax_rates_bp: dict[str, int] = field(default_factory=dict)
     devices: dict[str, str] = field(default_factory=dict)
+    #: per lane id, the `[devices]` settings of that lane's terminal and printer
+    lanes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: seconds between two polls of the devices' health
+    device_health_interval: float = 5.0
     command_timeout: float = 3.0
     probe_interval: float = 1.0
 
@@ -77,6 +86,15 @@ class EdgeConfig:
             raise ConfigError("set nats_url (an existing store server) or hub_leaf_url")
         if self.partitions < 1:
             raise ConfigError("partitions must be at least 1")
+        for lane_id, settings in self.lanes.items():
+            if not lane_id or any(c in lane_id for c in ".*> "):
+                raise ConfigError(f"invalid lane id {lane_id!r} in [lanes]")
+            if not isinstance(settings, dict) or not all(
+                isinstance(v, str) for v in settings.values()
+            ):
+                raise ConfigError(f"[lanes.{lane_id}] holds text settings only")
+        if self.device_health_interval <= 0:
+            raise ConfigError("device_health_interval must be positive")
 
 
 def load_config(path: Path, **overrides: Any) -> EdgeConfig:

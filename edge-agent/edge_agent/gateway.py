@@ -8,6 +8,10 @@ responders, timeout) it writes StoreWentOffline and answers from the store: pric
 catalog mirror, cash, and cards within the offline limits (TerminalApproval, offline=true);
 each sale it completes is an OfflineSaleCompleted in the store stream, keyed by the sale id the
 lane made. A probe brings it back online by itself (StoreCameOnline).
+
+Some services live in the store itself (`local`): the agent registers them, e.g. `terminal.pay`
+(a card-present payment on the lane's terminal). Listeners hear every answered command, so
+the agent can print a receipt when a sale completes or kick the drawer on a cash tender.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +58,13 @@ STATE_BUCKET = "edge_state"
 LEDGER_KEY = "offline_ledger"
 #: Namespace of the payment ids the agent makes from a lane's idempotency key.
 PAYMENT_NAMESPACE = uuid.UUID("6f1c2a55-7f3e-4b7e-9a4e-2f0d7c1e5b10")
+#: How many open_sale commands the gateway remembers the lane of (for the lane's devices).
+SALE_LANES_KEPT = 10_000
+
+#: A command the store answers itself: body -> answer (with "ok").
+LocalHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+#: Hears every answered lane command: (service, command, body, answer).
+Listener = Callable[[str, str, dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 
 def lane_subject(store_id: str, service: str, command: str) -> str:
@@ -95,6 +107,11 @@ class Gateway:
         self._subs: list[Any] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._probe: asyncio.Task[None] | None = None
+        #: services answered in the store: service -> command -> handler
+        self.local: dict[str, dict[str, LocalHandler]] = {}
+        self.listeners: list[Listener] = []
+        #: the lane of each sale opened through the gateway (most recent kept)
+        self.sale_lanes: OrderedDict[str, str] = OrderedDict()
         self._offline: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             "checkout.open_sale": self.open_sale,
             "checkout.add_line": self.add_line,
@@ -135,6 +152,7 @@ class Gateway:
 
     async def _serve(self, msg: Msg) -> None:
         _, _, service, command = msg.subject.split(".", 3)
+        body: Any = None
         try:
             body = json.loads(msg.data or b"{}")
             if not isinstance(body, dict):
@@ -153,6 +171,38 @@ class Gateway:
             self.counters["refused"] += 1
         if msg.reply:
             await msg.respond(encode_reply(answer))
+        if answer.get("ok") and isinstance(body, dict):
+            await self._tell_listeners(service, command, body, answer)
+
+    async def _tell_listeners(
+        self, service: str, command: str, body: dict[str, Any], answer: dict[str, Any]
+    ) -> None:
+        """After the lane has its answer: a listener's failure (a printer that is off) never
+        changes what the lane was told."""
+        if service == "checkout" and command == "open_sale":
+            self.remember_lane(str(body.get("sale_id", "")), str(body.get("lane_id", "")))
+        for listener in self.listeners:
+            try:
+                await listener(service, command, body, answer)
+            except Exception:
+                log.exception("listener of %s.%s failed", service, command)
+
+    def remember_lane(self, sale_id: str, lane_id: str) -> None:
+        if not sale_id or not lane_id:
+            return
+        self.sale_lanes[sale_id] = lane_id
+        self.sale_lanes.move_to_end(sale_id)
+        while len(self.sale_lanes) > SALE_LANES_KEPT:
+            self.sale_lanes.popitem(last=False)
+
+    def lane_of(self, sale_id: str) -> str | None:
+        """The lane a sale was opened on, when it was opened through this gateway."""
+        sale = self.sales.get(sale_id)
+        return sale.lane_id if sale is not None else self.sale_lanes.get(sale_id)
+
+    def sells_offline(self, sale_id: str) -> bool:
+        """Whether a payment for `sale_id` is taken by the store (offline) now."""
+        return not self.online or sale_id in self.sales
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -161,6 +211,12 @@ class Gateway:
     ) -> dict[str, Any]:
         """One lane command: forwarded while online, answered here while offline. A sale
         begun offline stays offline to its end."""
+        local = self.local.get(service)
+        if local is not None:
+            handler = local.get(command)
+            if handler is None:
+                raise CommandError(f"no command {command!r} for {service}", "invalid")
+            return await handler(body)
         if service not in FORWARDED:
             raise CommandError(f"no service {service!r} behind the gateway", "invalid")
         key = f"{service}.{command}"
@@ -386,30 +442,45 @@ class Gateway:
         self.ledger.check_card(amount, at)
         masked, scheme = mask_pan(text(body, "pan"))
         payment_id = str(uuid.uuid5(PAYMENT_NAMESPACE, f"{self.store_id}:{key}"))
-        sale.pay_card(payment_id, amount)
+        approval = edge_pb2.TerminalApproval(
+            payment_id=payment_id,
+            sale_id=sale.sale_id,
+            store_id=self.store_id,
+            lane_id=sale.lane_id,
+            amount=money(amount, sale.currency),
+            masked_pan=masked,
+            scheme=scheme,
+            offline=True,
+            approved_at_ms=at,
+            terminal_id=self.config.devices.get("terminal_id", f"{sale.lane_id}-terminal"),
+        )
+        answer = await self.record_offline_card(sale, approval)
+        self.approvals[key] = answer
+        return answer
+
+    def offline_sale(self, sale_id: str) -> OfflineSale:
+        """The open offline sale `sale_id` (CommandError when the store does not hold it)."""
+        return self._sale({"sale_id": sale_id})
+
+    async def record_offline_card(
+        self, sale: OfflineSale, approval: edge_pb2.TerminalApproval
+    ) -> dict[str, Any]:
+        """Book a card the store approved offline on `sale`: the approval goes to the store
+        stream (payments records it), the ledger counts it, the sale may complete. The caller
+        holds `lock` and has checked the limits before the card was charged."""
+        amount = approval.amount.amount_minor
+        sale.pay_card(approval.payment_id, amount)
         await self.publish(
-            "payment",
-            "terminal_approved",
-            edge_pb2.TerminalApproval(
-                payment_id=payment_id,
-                sale_id=sale.sale_id,
-                store_id=self.store_id,
-                lane_id=sale.lane_id,
-                amount=money(amount, sale.currency),
-                masked_pan=masked,
-                scheme=scheme,
-                offline=True,
-                approved_at_ms=at,
-                terminal_id=self.config.devices.get("terminal_id", f"{sale.lane_id}-terminal"),
-            ),
-            f"approval:{payment_id}",
+            "payment", "terminal_approved", approval, f"approval:{approval.payment_id}"
         )
         self.ledger.record_card(amount)
         await self._save_ledger()
         self.counters["offline_cards"] += 1
-        answer = {"payment_id": payment_id, "status": "approved", **await self._after_tender(sale)}
-        self.approvals[key] = answer
-        return answer
+        return {
+            "payment_id": approval.payment_id,
+            "status": "approved",
+            **await self._after_tender(sale),
+        }
 
     async def _after_tender(self, sale: OfflineSale) -> dict[str, Any]:
         if not sale.completed:

@@ -49,6 +49,9 @@ class StoreOptions:
     tax_rates_bp: dict[str, int] = field(default_factory=dict)
     command_timeout: float = 3.0
     probe_interval: float = 0.5
+    #: per lane, its devices' settings (e.g. {"01": {"terminal": "virtual", ...}})
+    lanes: dict[str, dict[str, str]] = field(default_factory=dict)
+    device_health_interval: float = 5.0
 
 
 async def start_store(
@@ -69,6 +72,8 @@ async def start_store(
         tax_rates_bp=options.tax_rates_bp,
         command_timeout=options.command_timeout,
         probe_interval=options.probe_interval,
+        lanes=options.lanes,
+        device_health_interval=options.device_health_interval,
     )
     agent = EdgeAgent(config)
     await agent.start()

@@ -4,6 +4,8 @@ request/reply. Used by `up --demo`, `simulate`, the end-to-end tests and the ben
 A lane either talks to the platform directly (`cmd.<service>.<store>.<command>`) or, as real
 lanes do, through its store's edge agent (`lane.<store>.<service>.<command>`, `gateway=True`,
 connected to the store's NATS), which keeps it selling offline when checkout is unreachable.
+With `terminal=True` (through the agent) the customer pays by card on the lane's terminal
+(`lane.<store>.terminal.pay`), trying another card after a decline, then cash.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import random
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +57,16 @@ class CompletedSale:
     offline: bool = False
 
 
+#: Cards a customer tries on the terminal before paying cash.
+TERMINAL_TRIES = 3
+
+
 @dataclass
 class LaneStats:
     completed: list[CompletedSale] = field(default_factory=list)
     declines: int = 0
+    #: declines on the terminal by outcome (wrong_pin, card_locked, declined, ...)
+    terminal_declines: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
 
@@ -108,6 +117,7 @@ class Lane:
         timeout: float = 10.0,
         gateway: bool = False,
         cash_rate: float = 0.0,
+        terminal: bool = False,
     ) -> None:
         self.nc = nc
         self.store_id = store_id
@@ -120,6 +130,8 @@ class Lane:
         self.timeout = timeout
         self.gateway = gateway
         self.cash_rate = cash_rate
+        #: cards go through the lane's terminal at the store's agent (needs `gateway`)
+        self.terminal = terminal
         self.stats = LaneStats()
         self.cashier_id = f"cashier-{lane_id}"
         #: the lane's open shift, once `start_shift` has opened (or found) it
@@ -228,6 +240,7 @@ class Lane:
                         raise
                     # Over the store's offline card limits: the customer pays cash.
                     tender, answer = "cash", await self._pay_cash(sale_id, due)
+            tender = str(answer.get("tender", tender))  # a card refused, then cash
             offline = bool(answer.get("offline"))
             if offline and answer.get("sale_status") == "completed":
                 finished = time.perf_counter()  # the agent completed it in the store
@@ -252,6 +265,8 @@ class Lane:
 
     async def _pay_card(self, sale_id: str, due: int) -> dict[str, Any]:
         """Card at the terminal; a decline is retried with another card."""
+        if self.terminal:
+            return await self._pay_on_terminal(sale_id, due)
         attempt = 0
         while True:
             attempt += 1
@@ -275,6 +290,30 @@ class Lane:
             if answer["status"] == "approved":
                 return answer
             self.stats.declines += 1
+
+    async def _pay_on_terminal(self, sale_id: str, due: int) -> dict[str, Any]:
+        """The customer pays on the lane's card terminal (through the agent). A declined card
+        (wrong PIN, locked, refused) is tried again, then the customer pays cash; a terminal
+        that did not answer is not retried blindly (the card may have been charged)."""
+        for attempt in range(1, TERMINAL_TRIES + 1):
+            answer = await self.command(
+                "terminal",
+                "pay",
+                {
+                    "idempotency_key": f"terminal:{attempt}",
+                    "sale_id": sale_id,
+                    "lane_id": self.lane_id,
+                    "amount_minor": due,
+                    "currency": "EUR",
+                },
+            )
+            if answer["status"] == "approved":
+                return answer
+            self.stats.declines += 1
+            self.stats.terminal_declines[str(answer.get("outcome", ""))] += 1
+            if answer["status"] != "declined":
+                raise LaneError("terminal.pay", {"code": "no_answer", "message": answer["reason"]})
+        return {**await self._pay_cash(sale_id, due), "tender": "cash"}
 
     async def run(
         self,

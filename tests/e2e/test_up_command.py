@@ -1,8 +1,11 @@
-"""`tillstream up --demo` as a newcomer runs it: sales flow through five processes, `status`
-shows them, events tail decodes them, and SIGTERM ends every process it started."""
+"""`tillstream up --demo` as a newcomer runs it: the demo store's edge agent runs (its own leaf
+nats-server, a virtual card terminal and receipt printer per lane), the lanes sell through it
+into five processes, `status` shows them, events tail decodes them, and SIGTERM ends every
+process it started, the agent and its leaf node included."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tillstream.bus import connect
 from tillstream.natsserver import free_port
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +25,10 @@ pytestmark = pytest.mark.e2e
 def _cli(*args: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tillstream.cli", *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -35,6 +42,22 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _agent_status(url: str, store: str = "s001") -> dict:
+    """The store agent's own status, asked over the hub (it answers across its leaf node)."""
+
+    async def ask() -> dict:
+        nc = await connect(url, "test-up")
+        try:
+            reply = await nc.request(f"status.edge.{store}", b"", timeout=2)
+            return dict(json.loads(reply.data))
+        except Exception:
+            return {}
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
 def test_up_demo_sells_shows_status_and_stops_cleanly(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -46,7 +69,10 @@ def test_up_demo_sells_shows_status_and_stops_cleanly(tmp_path: Path) -> None:
     env.pop("TILLSTREAM_NATS_URL", None)
     up = subprocess.Popen(
         [sys.executable, "-m", "tillstream.cli", "up", "--demo", "--lanes", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     pids: list[int] = []
     try:
@@ -57,9 +83,11 @@ def test_up_demo_sells_shows_status_and_stops_cleanly(tmp_path: Path) -> None:
             assert result.returncode == 0, result.stderr
             status = json.loads(result.stdout)
             services = status["services"]
-            if all(s.get("up") for s in services.values()) and \
-                    services["analytics"].get("consumers") and \
-                    services["checkout"].get("relay_published", 0) > 50:
+            if (
+                all(s.get("up") for s in services.values())
+                and services["analytics"].get("consumers")
+                and services["checkout"].get("relay_published", 0) > 50
+            ):
                 break
             assert up.poll() is None, up.stdout.read() if up.stdout else ""
             time.sleep(0.5)
@@ -68,6 +96,22 @@ def test_up_demo_sells_shows_status_and_stops_cleanly(tmp_path: Path) -> None:
         assert services["checkout"]["events_stored"] > 0
         assert services["payments"]["relay_published"] > 0
         pids = [int(s["pid"]) for s in services.values()]
+
+        # The lanes sell through the store's agent: forwarded commands, card payments on the
+        # virtual terminals, receipts out of the virtual printers.
+        hub_url = f"nats://127.0.0.1:{env['TILLSTREAM_NATS_PORT']}"
+        agent: dict = {}
+        while time.monotonic() < deadline + 60:
+            agent = _agent_status(hub_url)
+            devices = agent.get("devices", {})
+            if devices.get("terminal_approved", 0) > 3 and devices.get("receipts_printed", 0) > 3:
+                break
+            time.sleep(0.5)
+        assert agent.get("gateway", {}).get("online") and agent["gateway"]["forwarded"] > 20, agent
+        assert agent["devices"]["terminal_approved"] > 3, agent
+        assert agent["devices"]["receipts_printed"] > 3, agent
+        assert set(agent["devices"]["lanes"]) == {"01", "02"}
+        pids += [int(agent["pid"]), int(agent["leaf_pid"])]
 
         tail = _cli("events", "tail", "checkout.*.sale.completed", "--count", "2", env=env)
         assert tail.returncode == 0, tail.stderr
