@@ -75,9 +75,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             port = simulator.port
         else:
             process = subprocess.Popen(
-                [sys.executable, "-m", "payments.acquirersim", "--port", "0",
-                 "--settlement-dir", settlement],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "payments.acquirersim",
+                    "--port",
+                    "0",
+                    "--settlement-dir",
+                    settlement,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
             )
             assert process.stdout is not None
             line = await asyncio.to_thread(process.stdout.readline)
@@ -106,14 +115,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--count", type=int, default=20000)
     parser.add_argument("--warmup", type=int, default=2000)
     parser.add_argument("--in-flight", type=int, default=64)
-    parser.add_argument("--in-process", action="store_true",
-                        help="run the simulator in this process (one core for both ends)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the simulator in this process (one core for both ends)",
+    )
     args = parser.parse_args()
     result = asyncio.run(bench(args))
     if args.json:

@@ -98,3 +98,21 @@ async def ask_service(
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def card_number(prefix: str, length: int = 16, ending: str = "") -> str:
+    """A Luhn-valid test card number made in memory, so no card number is ever spelled in a
+    file: `prefix` (the BIN range), zeros, the one digit that completes the Luhn sum, then
+    `ending` (its last four digits pick the acquirer simulator's test outcome)."""
+    filler = "0" * (length - len(prefix) - len(ending) - 1)
+    for digit in "0123456789":
+        pan = f"{prefix}{filler}{digit}{ending}"
+        if _luhn_total(pan) % 10 == 0:
+            return pan
+    raise AssertionError("unreachable: exactly one digit completes the Luhn sum")
+
+
+def _luhn_total(pan: str) -> int:
+    """The Luhn sum, computed here rather than by payments' own check (which is under test)."""
+    digits = [int(c) for c in reversed(pan)]
+    return sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits))

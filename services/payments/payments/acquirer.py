@@ -93,6 +93,28 @@ class SimulatedAcquirer:
             True, "00", "approved", auth_code=f"{int(digest, 16) % 1_000_000:06d}", rrn=rrn
         )
 
+    def wallet_sale(
+        self, pan: str, expiry: str, amount_minor: int, currency: str
+    ) -> AuthorizationResult:
+        """A mobile wallet (QR) payment: the same test ranges as cards."""
+        return self.authorize(pan, expiry, amount_minor, currency)
+
+    def advise(self, masked_pan: str, amount_minor: int, currency: str,
+               auth_code: str) -> AuthorizationResult:
+        """The advice (0220) of a sale a terminal approved offline: accepted, or declined late
+        by the issuer (the test ranges' last four digits, visible in the masked PAN)."""
+        decline = DECLINES_BY_SUFFIX.get(masked_pan[-4:])
+        if decline is not None:
+            return AuthorizationResult(False, decline[0], decline[1])
+        digest = hashlib.sha256(
+            f"{masked_pan}|{amount_minor}|{currency}|{next(self._sequence)}".encode()
+        ).hexdigest()
+        number = int(digest, 16)
+        return AuthorizationResult(
+            True, "00", "approved", auth_code=auth_code or f"{number % 1_000_000:06d}",
+            rrn=f"{(number // 1_000_000) % 1_000_000_000_000:012d}",
+        )
+
     def _expired(self, expiry: str) -> bool:
         month_text, _, year_text = expiry.partition("/")
         try:

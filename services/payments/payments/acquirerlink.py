@@ -350,10 +350,14 @@ class AcquirerLink:
         return await self._card_request(fields, spec.mask_pan(pan))
 
     async def sale(
-        self, pan: str, expiry: str, amount_minor: int, currency: str, pin: str | None = None
+        self, pan: str, expiry: str, amount_minor: int, currency: str, pin: str | None = None,
+        entry_mode: str | None = None,
     ) -> AuthorizationResult | TimedOut:
-        """0200 financial request (authorize and capture at once)."""
+        """0200 financial request (authorize and capture at once). `entry_mode` (field 22)
+        names the channel when it is not a card: a mobile wallet's QR code."""
         fields = self._card_fields(spec.FINANCIAL, pan, expiry, amount_minor, currency, pin)
+        if entry_mode is not None:
+            fields["22"] = entry_mode
         return await self._card_request(fields, spec.mask_pan(pan))
 
     async def complete(
@@ -370,6 +374,20 @@ class AcquirerLink:
             spec.COMPLETION_ADVICE, pan, expiry, amount_minor, currency, None
         )
         fields["38"] = auth_code
+        fields["90"] = original.original_data()
+        return await self._card_request(fields, spec.mask_pan(pan))
+
+    async def increment(
+        self,
+        pan: str,
+        expiry: str,
+        amount_minor: int,
+        currency: str,
+        original: TransactionRef,
+    ) -> AuthorizationResult | TimedOut:
+        """Incremental authorization: a 0100 for `amount_minor` more, naming the approved 0100
+        it adds to (field 90), so the issuer raises that hold rather than opening another."""
+        fields = self._card_fields(spec.AUTHORIZATION, pan, expiry, amount_minor, currency, None)
         fields["90"] = original.original_data()
         return await self._card_request(fields, spec.mask_pan(pan))
 

@@ -102,6 +102,8 @@ class SimulatorStats:
     unanswered: int = 0
     dropped_reversals: int = 0
     by_mti: dict[str, int] = field(default_factory=dict)
+    #: Requests by POS entry mode (field 22; "" for cards, which do not send it).
+    by_entry_mode: dict[str, int] = field(default_factory=dict)
 
 
 class AcquirerSimulator:
@@ -257,6 +259,8 @@ class AcquirerSimulator:
         mti = request.get("t", "")
         self.stats.requests += 1
         self.stats.by_mti[mti] = self.stats.by_mti.get(mti, 0) + 1
+        mode = request.get("22", "")
+        self.stats.by_entry_mode[mode] = self.stats.by_entry_mode.get(mode, 0) + 1
         if mti not in spec.RESPONSE_MTI:
             return None
         echoed = ("3", "4", "7", "11", "41", "42", "49")

@@ -6,16 +6,19 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from payments import batch
 from payments.acquirer import AcquirerUnavailableError, AuthorizationResult
+from payments.batch import Batch, BatchReport, Reconciliation, ReconciliationReport
 from payments.domainmodel import (
     CAPTURED,
     DECLINED,
@@ -47,6 +50,7 @@ from payments.risk import (
     RiskWindow,
     evaluate,
 )
+from payments.tenders import CashTender
 from payments.vault import CardVault, RotationProgress, VaultError
 from tillstream.eventstore import ServiceApplication
 
@@ -75,6 +79,10 @@ class PaymentDeclinedError(IllegalTransitionError):
 
 class GiftCardNotFoundError(Exception):
     """No activated gift card with this number."""
+
+
+class BatchNotFoundError(Exception):
+    """No closed batch (or completed reconciliation) with this key."""
 
 
 #: The operation key of the reversal the application makes itself (no answer came).
@@ -119,6 +127,44 @@ class IncrementingAcquirer(Protocol):
     """An acquirer that can ask the issuer to raise a held authorization (by its RRN)."""
 
     def increment(self, rrn: str, amount_minor: int, currency: str) -> AuthorizationResult: ...
+
+
+@runtime_checkable
+class LinkIncrementingAcquirer(Protocol):
+    """An acquirer link raising a held authorization (named by its reference) with the card."""
+
+    def increment_authorization(self, pan: str, expiry: str, amount_minor: int,
+                                currency: str, reference: str) -> AuthorizationResult: ...
+
+
+@runtime_checkable
+class CompletingAcquirer(Protocol):
+    """An acquirer told of a pre-authorization's capture by a completion advice (0220)."""
+
+    def complete(self, pan: str, expiry: str, amount_minor: int, currency: str,
+                 reference: str, auth_code: str) -> AuthorizationResult: ...
+
+
+@runtime_checkable
+class WalletAcquirer(Protocol):
+    """An acquirer that takes mobile wallet (QR) sales as their own channel."""
+
+    def wallet_sale(
+        self, pan: str, expiry: str, amount_minor: int, currency: str
+    ) -> AuthorizationResult: ...
+
+
+#: The tenders payments authorizes: a card, or a mobile wallet paid by QR code.
+WALLET = "wallet"
+TENDERS = ("card", WALLET)
+
+
+@runtime_checkable
+class AdvisingAcquirer(Protocol):
+    """An acquirer that takes the advice (0220) of a sale a terminal approved offline."""
+
+    def advise(self, masked_pan: str, amount_minor: int, currency: str,
+               auth_code: str) -> AuthorizationResult: ...
 
 
 @dataclass(frozen=True)
@@ -249,6 +295,14 @@ class Payments(ServiceApplication):
         self._risk_window = RiskWindow(self.risk_policy)
         self._risk_position = 0
         self._risk_lock = threading.Lock()
+        self._redeemed_topic = get_topic(GiftCard.Redeemed)
+        self._redemptions: dict[str, UUID] = {}
+        self._redemptions_position = 0
+        self._redemptions_lock = threading.Lock()
+        self._advice_topics = {get_topic(Payment.AtTerminal), get_topic(Payment.Advised)}
+        self._advices: dict[UUID, None] = {}
+        self._advices_position = 0
+        self._advices_lock = threading.Lock()
 
     def authorize(self, request: AuthorizationRequest) -> PaymentOutcome:
         """Authorize and capture a card sale; the same key and body returns the first result.
@@ -310,7 +364,12 @@ class Payments(ServiceApplication):
             # stand-in acquirer is in-process and deterministic, so asking again is safe;
             # with the host link this is the gap reconciliation (settlement file) closes.
         try:
-            if kind == SALE and isinstance(self.acquirer, SellingAcquirer):
+            if kind == SALE and request.tender == WALLET:
+                if not isinstance(self.acquirer, WalletAcquirer):
+                    raise AcquirerUnavailableError("the acquirer takes no wallet payments")
+                result = self.acquirer.wallet_sale(
+                    request.pan, request.expiry, request.amount_minor, request.currency)
+            elif kind == SALE and isinstance(self.acquirer, SellingAcquirer):
                 result = self.acquirer.sale(
                     request.pan, request.expiry, request.amount_minor, request.currency)
             else:
@@ -332,7 +391,8 @@ class Payments(ServiceApplication):
             else:
                 return self._outcome(payment)  # nothing to reverse by: pending, as it is
         elif result.approved and kind == PREAUTH:
-            payment.authorize(auth_code=result.auth_code, rrn=result.rrn)
+            payment.authorize(auth_code=result.auth_code, rrn=result.rrn,
+                              reference=result.reference)
         elif result.approved:
             payment.capture(auth_code=result.auth_code, rrn=result.rrn,
                             captured_at=self.clock())
@@ -398,10 +458,7 @@ class Payments(ServiceApplication):
         # Checked before the issuer is asked, so a refused increment never reaches it.
         if payment.increase_needed(operation_key, self._hash("increment", body),
                                    increment_minor):
-            if not isinstance(self.acquirer, IncrementingAcquirer):
-                raise IllegalTransitionError(
-                    "the acquirer does not do incremental authorizations")
-            result = self.acquirer.increment(payment.rrn, increment_minor, payment.currency)
+            result = self._ask_increment(payment, increment_minor)
             if not result.approved:
                 raise PaymentDeclinedError(
                     f"increment declined: {result.response_code} {result.reason}".strip(),
@@ -414,11 +471,73 @@ class Payments(ServiceApplication):
     def capture(self, payment_id: UUID, operation_key: str,
                 amount_minor: int | None = None) -> OperationOutcome:
         """Complete a pre-authorization: `amount_minor` (tip included) or, when None, the
-        authorized amount plus the adjusted tip; at most authorized + the tolerance."""
+        authorized amount plus the adjusted tip; at most authorized + the tolerance.
+
+        Over the acquirer link (an authorization with its reference), the acquirer is told by
+        a completion advice (0220) first, checked against the guards before it is sent; its
+        approval's RRN is then the capture's. A retry of a recorded capture sends nothing.
+        """
+        body = {"amount_minor": amount_minor}
+        payment = self._payment(payment_id)
+        if (payment.operation(operation_key) is None and payment.authorization_reference
+                and isinstance(self.acquirer, CompletingAcquirer)):
+            return self._complete_over_link(payment, operation_key, amount_minor, body)
         return self._operate(
             payment_id, operation_key, "capture", {"amount_minor": amount_minor},
             lambda p, h: p.complete(operation_key, h, self.capture_tolerance_percent,
                                     amount_minor, captured_at=self.clock()))
+
+    def _ask_increment(self, payment: Payment, increment_minor: int) -> AuthorizationResult:
+        """The issuer's answer to an increment: over the link with the vaulted card when the
+        authorization has a link reference, else by RRN (the in-process acquirer)."""
+        if payment.authorization_reference and isinstance(self.acquirer,
+                                                          LinkIncrementingAcquirer):
+            pan = self._vaulted_pan_for(payment, "raise")
+            result = self.acquirer.increment_authorization(
+                pan, self._expiry(payment), increment_minor, payment.currency,
+                payment.authorization_reference)
+            if result.unknown:
+                raise AcquirerUnavailableError(
+                    f"no answer to the increment of payment {payment.id}; nothing recorded")
+            return result
+        if not isinstance(self.acquirer, IncrementingAcquirer):
+            raise IllegalTransitionError("the acquirer does not do incremental authorizations")
+        return self.acquirer.increment(payment.rrn, increment_minor, payment.currency)
+
+    def _vaulted_pan_for(self, payment: Payment, what: str) -> str:
+        pan = self.vaulted_pan(payment.card_token)
+        if pan is None:
+            raise IllegalTransitionError(
+                f"the card of this pre-authorization is not in the vault: cannot {what} it "
+                "at the acquirer")
+        return pan
+
+    @staticmethod
+    def _expiry(payment: Payment) -> str:
+        return f"{payment.expiry_month:02d}/{payment.expiry_year % 100:02d}"
+
+    def _complete_over_link(self, payment: Payment, operation_key: str,
+                            amount_minor: int | None, body: dict[str, Any]) -> OperationOutcome:
+        # Dry run on a copy of the state: a capture the guards refuse is never sent.
+        body_hash = self._hash("capture", body)
+        trial = self._payment(payment.id)
+        trial.complete(operation_key, body_hash, self.capture_tolerance_percent, amount_minor)
+        total = trial.captured_minor
+        pan = self._vaulted_pan_for(payment, "complete")
+        assert isinstance(self.acquirer, CompletingAcquirer)
+        result = self.acquirer.complete(pan, self._expiry(payment), total, payment.currency,
+                                        payment.authorization_reference, payment.auth_code)
+        if result.unknown:
+            raise AcquirerUnavailableError(
+                f"no answer to the completion of payment {payment.id}; it stays authorized")
+        if not result.approved:
+            raise PaymentDeclinedError(
+                f"completion declined: {result.response_code} {result.reason}".strip(),
+                result.response_code)
+        return self._operate(
+            payment.id, operation_key, "capture", body,
+            lambda p, h: p.complete(operation_key, h, self.capture_tolerance_percent,
+                                    amount_minor, captured_at=self.clock(), rrn=result.rrn))
 
     def adjust_tip(self, payment_id: UUID, operation_key: str,
                    tip_minor: int) -> OperationOutcome:
@@ -738,6 +857,246 @@ class Payments(ServiceApplication):
             operation=done.name if done else "", amount_minor=done.amount_minor if done else 0,
         )
 
+    # -- offline terminal approvals ---------------------------------------------------------------
+
+    def send_advices(self) -> list[PaymentOutcome]:
+        """Forward every offline terminal approval still owing its advice to the acquirer; an
+        advice the acquirer declines is recorded (PaymentLateDeclined follows). Run by the
+        service's timer, never inside a consumer: an acquirer answer lost to a crash before
+        the save means the advice is sent again, which an acquirer takes as the same advice
+        (it is a notification of a done sale, not a request that can charge twice)."""
+        if not isinstance(self.acquirer, AdvisingAcquirer):
+            return []
+        results = []
+        for payment_id in self._advices_owed():
+            payment = self._payment_or_none(payment_id)
+            if payment is None or not payment.advice_owed:
+                continue
+            try:
+                answer = self.acquirer.advise(payment.masked_pan, payment.captured_minor,
+                                              payment.currency, payment.auth_code)
+            except AcquirerUnavailableError:
+                break  # the next run tries again
+            if answer.unknown:
+                continue
+            results.append(self._outcome(self._record_advice(payment_id, answer)))
+        return results
+
+    def _advices_owed(self) -> list[UUID]:
+        """Offline terminal approvals not yet advised, read forward from the notification log
+        (from where the last call stopped: each tick reads only what is new)."""
+        with self._advices_lock:
+            while True:
+                notifications = self.notifications(self._advices_position + 1, 500)
+                if not notifications:
+                    break
+                for notification in notifications:
+                    if notification.topic in self._advice_topics:
+                        e: Any = self.mapper.to_domain_event(notification)
+                        if isinstance(e, Payment.AtTerminal) and e.offline:
+                            self._advices[e.originator_id] = None
+                        elif isinstance(e, Payment.Advised):
+                            self._advices.pop(e.originator_id, None)
+                    self._advices_position = notification.id
+            return list(self._advices)
+
+    def _record_advice(self, payment_id: UUID, answer: AuthorizationResult) -> Payment:
+        def apply(payment: Payment, _hash: str) -> None:
+            if payment.advice_owed:
+                payment.advised(answer.response_code, answer.approved, answer.reason)
+
+        return self._operate_on(payment_id, apply, "")
+
+    # -- batches and reconciliation -------------------------------------------------------------
+
+    def gift_card_for_redemption(self, operation_key: str) -> UUID | None:
+        """The gift card a redemption was made on, by the redemption's operation key (what
+        checkout names a gift card tender by); None when no such redemption is stored."""
+        with self._redemptions_lock:
+            while True:
+                notifications = self.notifications(self._redemptions_position + 1, 500)
+                if not notifications:
+                    break
+                for notification in notifications:
+                    if notification.topic == self._redeemed_topic:
+                        e: Any = self.mapper.to_domain_event(notification)
+                        self._redemptions[e.operation_key] = e.originator_id
+                    self._redemptions_position = notification.id
+            return self._redemptions.get(operation_key)
+
+    def _domain_events(self, topics: set[str]) -> Iterator[Any]:
+        """Every stored domain event of `topics`, in order (batches read the whole log)."""
+        position = 0
+        while True:
+            notifications = self.notifications(position + 1, 500)
+            if not notifications:
+                return
+            for notification in notifications:
+                if notification.topic in topics:
+                    yield self.mapper.to_domain_event(notification)
+                position = notification.id
+
+    def close_batch(self, store_id: str, terminal_id: str | None,
+                    business_day: str) -> BatchReport:
+        """Close a store's (or one terminal's) business day: totals by scheme and type.
+        Idempotent: closing the same store, terminal and day again returns the first close."""
+        day = batch.business_day(business_day).isoformat()
+        terminal = terminal_id or ""
+        existing = self.get_or_none(Batch.create_id(store_id, terminal, day))
+        if isinstance(existing, Batch):
+            return existing.report()
+        totals = self._day_totals(store_id, terminal, day)
+        closed = Batch.close(store_id, terminal, day, totals.currency, totals.totals(),
+                             int(self.clock().timestamp() * 1000))
+        try:
+            self.save(closed)
+        except IntegrityError:
+            found = self.get_or_none(closed.id)
+            assert isinstance(found, Batch)
+            return found.report()
+        return closed.report()
+
+    def get_batch(self, store_id: str, terminal_id: str | None,
+                  business_day: str) -> BatchReport:
+        day = batch.business_day(business_day).isoformat()
+        found = self.get_or_none(Batch.create_id(store_id, terminal_id or "", day))
+        if not isinstance(found, Batch):
+            raise BatchNotFoundError(f"no closed batch for {store_id} on {day}")
+        return found.report()
+
+    def _day_totals(self, store_id: str, terminal: str, day: str) -> batch.Totals:
+        topics = {get_topic(c) for c in (
+            Payment.Requested, Payment.AtTerminal, Payment.TipAdjusted, Payment.Captured,
+            Payment.Refunded, Payment.Voided, CashTender.Recorded)}
+        schemes: dict[UUID, str] = {}
+        terminals: dict[UUID, str] = {}
+        tips: dict[UUID, int] = {}
+        totals = batch.Totals()
+        for e in self._domain_events(topics):
+            pid = e.originator_id
+            if isinstance(e, Payment.Requested):
+                schemes[pid] = e.scheme
+            elif isinstance(e, Payment.AtTerminal):
+                terminals[pid] = e.terminal_id
+            elif isinstance(e, Payment.TipAdjusted):
+                tips[pid] = e.tip_minor
+            elif e.store_id != store_id:
+                continue
+            elif isinstance(e, CashTender.Recorded):
+                if _on_day(e.taken_at, day) and terminal in ("", e.lane_id):
+                    totals.add(batch.CASH, batch.CASH, e.amount_minor, e.currency)
+            elif terminal and terminals.get(pid, "") != terminal:
+                continue
+            elif isinstance(e, Payment.Captured):
+                if _on_day(e.captured_at or e.timestamp, day):
+                    tip = min(tips.get(pid, 0), e.amount_minor) if e.operation_key else 0
+                    totals.add(e.scheme, batch.SALE, e.amount_minor - tip, e.currency)
+                    totals.add(e.scheme, batch.TIP, tip, e.currency)
+            elif _on_day(e.timestamp, day):
+                kind = batch.REFUND if isinstance(e, Payment.Refunded) else batch.VOID
+                totals.add(schemes.get(pid, ""), kind, e.amount_minor, e.currency)
+        return totals
+
+    def reconcile(self, business_day: str, settlement_path: Path) -> ReconciliationReport:
+        """Compare the day's captured payments with the acquirer's settlement file by RRN
+        (auth code and amount for terminal approvals, STAN for payments whose answer never
+        came). A charge we have as pending is recorded captured; every difference is listed
+        (and logged as an alert) in the ReconciliationCompleted event."""
+        day = batch.business_day(business_day).isoformat()
+        rows = batch.read_settlement(settlement_path, day)
+        ours = self._captured_on(day)
+        by_rrn = {c.rrn: c for c in ours.values() if c.rrn}
+        by_auth = {(c.auth_code, c.amount_minor): c for c in ours.values()
+                   if not c.rrn and c.auth_code}
+        unknown = self._unknown_by_stan()
+        matched, differences = 0, []
+        for row in rows:
+            mine = by_rrn.get(row.rrn) or by_auth.get((row.auth_code, row.amount_minor))
+            if mine is not None:
+                ours.pop(mine.payment_id, None)
+                if mine.amount_minor == row.amount_minor and mine.currency == row.currency:
+                    matched += 1
+                    continue
+                differences.append(batch.Difference(
+                    batch.AMOUNT_MISMATCH, str(mine.payment_id), row.rrn, row.auth_code,
+                    mine.amount_minor, row.amount_minor, row.currency, "alerted"))
+                continue
+            differences.append(self._missing_ours(row, unknown.get(row.stan)))
+        for mine in ours.values():
+            differences.append(batch.Difference(
+                batch.MISSING_ACQUIRER, str(mine.payment_id), mine.rrn, mine.auth_code,
+                mine.amount_minor, 0, mine.currency, "alerted"))
+        for difference in differences:
+            log.error("reconciliation %s: %s payment %s rrn %s (ours %d, acquirer %d)", day,
+                      difference.kind, difference.payment_id or "-", difference.rrn or "-",
+                      difference.ours_minor, difference.acquirer_minor)
+        return self._record_reconciliation(day, matched, differences)
+
+    def _missing_ours(self, row: batch.SettlementRow,
+                      payment_id: UUID | None) -> batch.Difference:
+        """The acquirer charged what we do not have captured. A payment still pending (its
+        answer never came) is recorded captured with the acquirer's codes."""
+        payment = self._payment_or_none(payment_id) if payment_id else None
+        if payment is not None and payment.status == PENDING and payment.kind == SALE \
+                and payment.amount_minor == row.amount_minor:
+            payment.capture(auth_code=row.auth_code, rrn=row.rrn, captured_at=self.clock())
+            self.save(payment)
+            return batch.Difference(batch.MISSING_OURS, str(payment.id), row.rrn,
+                                    row.auth_code, 0, row.amount_minor, row.currency,
+                                    "recorded_capture")
+        return batch.Difference(batch.MISSING_OURS, str(payment.id) if payment else "",
+                                row.rrn, row.auth_code, 0, row.amount_minor, row.currency,
+                                "alerted")
+
+    def _record_reconciliation(self, day: str, matched: int,
+                               differences: list[batch.Difference]) -> ReconciliationReport:
+        for _attempt in range(MAX_ATTEMPTS):
+            found = self.get_or_none(Reconciliation.create_id(day))
+            run = found if isinstance(found, Reconciliation) else Reconciliation.start(day)
+            run.complete(matched, differences, int(self.clock().timestamp() * 1000))
+            try:
+                self.save(run)
+            except IntegrityError:
+                continue
+            return run.report()
+        raise PaymentInProgressError(f"reconciliation of {day} is running elsewhere")
+
+    def get_reconciliation(self, key: str) -> ReconciliationReport:
+        """A day's last reconciliation, by its id or by the business day (YYYY-MM-DD)."""
+        try:
+            reconciliation_id = UUID(key)
+        except ValueError:
+            reconciliation_id = Reconciliation.create_id(batch.business_day(key).isoformat())
+        found = self.get_or_none(reconciliation_id)
+        if not isinstance(found, Reconciliation) or not found.completed_at_ms:
+            raise BatchNotFoundError(f"no reconciliation {key}")
+        return found.report()
+
+    def _captured_on(self, day: str) -> dict[UUID, _Captured]:
+        topics = {get_topic(Payment.Captured)}
+        captured: dict[UUID, _Captured] = {}
+        for e in self._domain_events(topics):
+            if _on_day(e.captured_at or e.timestamp, day):
+                captured[e.originator_id] = _Captured(e.originator_id, e.rrn, e.auth_code,
+                                                      e.amount_minor, e.currency)
+        return captured
+
+    def _unknown_by_stan(self) -> dict[str, UUID]:
+        """Payments whose answer never came, by the STAN of the request the acquirer got."""
+        found: dict[str, UUID] = {}
+        for e in self._domain_events({get_topic(Payment.OutcomeUnknown)}):
+            try:
+                found[str(json.loads(e.reference)["stan"])] = e.originator_id
+            except (ValueError, KeyError, TypeError):
+                continue
+        return found
+
+    @staticmethod
+    def operation_hash(operation: str, body: dict[str, Any]) -> str:
+        """The body hash of a keyed operation, as the commands compute it (so an upstream
+        event and a command with the same key agree)."""
+        return Payments._hash(operation, body)
+
     @staticmethod
     def _hash(operation: str, body: dict[str, Any]) -> str:
         """The hash an operation key's body is compared by: the operation and its fields."""
@@ -830,3 +1189,19 @@ class Payments(ServiceApplication):
         if payment is None:
             raise PaymentNotFoundError(f"no payment {payment_id}")
         return payment
+
+
+@dataclass(frozen=True)
+class _Captured:
+    payment_id: UUID
+    rrn: str
+    auth_code: str
+    amount_minor: int
+    currency: str
+
+
+def _on_day(at: datetime, day: str) -> bool:
+    """Whether `at` falls on the business day `day` (UTC)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).date().isoformat() == day

@@ -1,13 +1,19 @@
-"""Payments on the bus: the request/reply commands (payments subscribes to nothing yet)."""
+"""Payments on the bus: the request/reply commands, and the upstream handlers (checkout's
+returns, voids and cash sales; the edge agent's terminal approvals: payments.consumers)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from payments.acquirer import AcquirerUnavailableError
 from payments.application import (
+    TENDERS,
     AuthorizationRequest,
+    BatchNotFoundError,
     GiftCardNotFoundError,
     GiftCardOutcome,
     OperationOutcome,
@@ -17,6 +23,8 @@ from payments.application import (
     PaymentOutcome,
     Payments,
 )
+from payments.batch import BatchError
+from payments.consumers import HANDLERS as CONSUMER_HANDLERS
 from payments.domainmodel import (
     GiftCardError,
     GiftCardIllegalTransitionError,
@@ -32,8 +40,8 @@ from tillstream.commands import integer, refusals, text, uuid
 from tillstream.consumer import Handler
 from tillstream.service import CommandError, CommandHandler
 
-#: Upstream event handlers, keyed by protobuf full name: none yet (refunds will need sales).
-HANDLERS: dict[str, Handler] = {}
+#: Upstream event handlers, keyed by protobuf full name (payments.consumers).
+HANDLERS: dict[str, Handler] = dict(CONSUMER_HANDLERS)
 
 #: Vault batches one `rotate_vault_key` command re-encrypts at most: the command runs on the
 #: service's single database thread, so a long rotation is many short commands.
@@ -45,7 +53,8 @@ ROTATION_BATCHES_PER_COMMAND = 5
 _refusals = refusals(
     {
         InvalidCardError: "invalid",
-        (PaymentNotFoundError, GiftCardNotFoundError): "not_found",
+        (PaymentNotFoundError, GiftCardNotFoundError, BatchNotFoundError): "not_found",
+        BatchError: "invalid",
         (PaymentConflictError, OperationKeyConflictError,
          GiftCardOperationConflictError): "conflict",
         PaymentInProgressError: "in_progress",
@@ -85,6 +94,12 @@ def _flag(body: Mapping[str, Any], key: str) -> bool:
     return value
 
 
+def _plain(report: Any) -> dict[str, Any]:
+    """A report dataclass as the JSON reply (tuples as lists, as the client will see them)."""
+    plain: dict[str, Any] = json.loads(json.dumps(asdict(report)))
+    return plain
+
+
 def _authorization_request(body: Mapping[str, Any]) -> AuthorizationRequest:
     return AuthorizationRequest(
         idempotency_key=text(body, "idempotency_key"),
@@ -95,7 +110,16 @@ def _authorization_request(body: Mapping[str, Any]) -> AuthorizationRequest:
         pan=text(body, "pan"),
         expiry=text(body, "expiry"),
         lane_id=_optional_text(body, "lane_id"),
+        tender=_tender(body),
     )
+
+
+def _tender(body: Mapping[str, Any]) -> str:
+    """card (default) or wallet (a mobile wallet's QR code, its own channel at the acquirer)."""
+    tender = _optional_text(body, "tender", "card")
+    if tender not in TENDERS:
+        raise CommandError(f"tender must be one of {', '.join(TENDERS)}", "invalid")
+    return tender
 
 
 def payment_reply(outcome: PaymentOutcome) -> dict[str, Any]:
@@ -168,7 +192,41 @@ class PaymentsCommands:
             "gift_card_balance": self.gift_card_balance,
             "summary": self.summary,
             "rotate_vault_key": self.rotate_vault_key,
+            "send_advices": self.send_advices,
+            "close_batch": self.close_batch,
+            "reconcile": self.reconcile,
+            "get_reconciliation": self.get_reconciliation,
         }
+
+    def send_advices(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{} -> {payments: [...]}: offline terminal approvals advised to the acquirer now
+        (status stays approved; `reason` says why one was declined late)."""
+        with _refusals:
+            return {"payments": [payment_reply(p) for p in self.app.send_advices()]}
+
+    def close_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{store_id, business_day: YYYY-MM-DD, terminal_id?} -> the closed batch: totals by
+        scheme and type (sale, refund, void, tip, cash), net, in minor units."""
+        store_id, day = text(body, "store_id"), text(body, "business_day")
+        terminal_id = _optional_text(body, "terminal_id") or None
+        with _refusals:
+            return _plain(self.app.close_batch(store_id, terminal_id, day))
+
+    def reconcile(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{business_day, settlement_path} -> the reconciliation: matched count and every
+        difference (missing_ours, missing_acquirer, amount_mismatch). The path must name an
+        acquirer settlement file (settlement-*.csv)."""
+        day, path = text(body, "business_day"), Path(text(body, "settlement_path"))
+        if not (path.name.startswith("settlement-") and path.suffix == ".csv"):
+            raise CommandError("settlement_path must name a settlement-*.csv file", "invalid")
+        with _refusals:
+            return _plain(self.app.reconcile(day, path))
+
+    def get_reconciliation(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{reconciliation_id | business_day} -> the last reconciliation of that day."""
+        key = _optional_text(body, "reconciliation_id") or text(body, "business_day")
+        with _refusals:
+            return _plain(self.app.get_reconciliation(key))
 
     def authorize(self, body: dict[str, Any]) -> dict[str, Any]:
         """{idempotency_key, sale_id, store_id, amount_minor, currency, pan, expiry}

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments.batch import Batch, Reconciliation
 from payments.domainmodel import GiftCard, Payment
+from payments.tenders import RefundRefusal
 from tillstream.codec import IntegrationEvent
 from tillstream.events.v1 import common_pb2, payments_pb2
 
 SERVICE = "payments"
 AGGREGATE = "payment"
 GIFT_CARD = "gift_card"
+#: The store segment of events about every store (a reconciliation covers the acquirer's day).
+ALL_STORES = "all"
 
 
 def _money(amount_minor: int, currency: str) -> common_pb2.Money:
@@ -83,7 +87,51 @@ class PaymentsContracts:
                 operation_key=e.operation_key, amount=_money(e.amount_minor, e.currency),
                 reason=e.reason,
             ))
-        return self._gift_card(e)
+        if isinstance(e, Payment.Advised):
+            if e.approved:
+                return None  # an accepted advice changes nothing anyone acts on
+            return self._event(e, AGGREGATE, "late_declined", payments_pb2.PaymentLateDeclined(
+                payment_id=str(e.originator_id), sale_id=e.sale_id, store_id=e.store_id,
+                terminal_id=e.terminal_id, amount=_money(e.amount_minor, e.currency),
+                card=payments_pb2.Card(token=e.card_token, masked_pan=e.masked_pan,
+                                       scheme=e.scheme),
+                response_code=e.response_code, reason=e.reason,
+            ))
+        return self._gift_card(e) or self._settlement(e)
+
+    def _settlement(self, e: Any) -> IntegrationEvent | None:
+        """Refusals, batches and reconciliations (payments.tenders, payments.batch)."""
+        if isinstance(e, RefundRefusal.Refused):
+            return self._event(e, "refund", "refused", payments_pb2.RefundRefused(
+                source_id=e.source_id, payment_id=e.payment_id, store_id=e.store_id,
+                kind=e.kind, amount=_money(e.amount_minor, e.currency), reason=e.reason,
+                flagged=e.flagged,
+            ))
+        if isinstance(e, Batch.Closed):
+            totals = [payments_pb2.BatchTotal(scheme=str(scheme), type=str(kind),
+                                              count=int(str(count)),
+                                              amount=_money(int(str(amount)), e.currency))
+                      for scheme, kind, count, amount in e.totals]
+            return self._event(e, "batch", "closed", payments_pb2.BatchClosed(
+                batch_id=str(e.originator_id), store_id=e.store_id,
+                terminal_id=e.terminal_id, business_day=e.business_day, totals=totals,
+                net=_money(e.net_minor, e.currency), closed_at_ms=e.closed_at_ms,
+            ))
+        if isinstance(e, Reconciliation.Completed):
+            differences = [payments_pb2.ReconciliationDifference(
+                kind=str(kind), payment_id=str(payment_id), rrn=str(rrn),
+                auth_code=str(auth_code), ours=_money(int(str(ours)), str(currency)),
+                acquirer=_money(int(str(theirs)), str(currency)), action=str(action))
+                for kind, payment_id, rrn, auth_code, ours, theirs, currency, action
+                in e.differences]
+            return IntegrationEvent.of(
+                SERVICE, ALL_STORES, "reconciliation", "completed",
+                message=payments_pb2.ReconciliationCompleted(
+                    reconciliation_id=str(e.originator_id), business_day=e.business_day,
+                    matched=e.matched, differences=differences,
+                    completed_at_ms=e.completed_at_ms),
+                occurred_at=e.timestamp)
+        return None
 
     def _gift_card(self, e: Any) -> IntegrationEvent | None:
         if not isinstance(e, GiftCard.Activated | GiftCard.Loaded | GiftCard.Redeemed

@@ -326,6 +326,10 @@ class Payment(Aggregate):
         scheme: str
         auth_code: str
         rrn: str
+        #: What the acquirer link needs to name this authorization in its completion advice
+        #: (message type, STAN, transmission time; no card data). Empty with the in-process
+        #: acquirer, and in events stored before it was kept.
+        reference: str = ""
 
     class AuthorizationIncreased(Aggregate.Event):
         operation_key: str
@@ -372,6 +376,28 @@ class Payment(Aggregate):
         sale_id: str
         amount_minor: int
         currency: str
+        reason: str
+
+    class AtTerminal(Aggregate.Event):
+        # Private: the card terminal (and lane) that approved a terminal-authorized sale.
+        store_id: str
+        terminal_id: str
+        lane_id: str
+        offline: bool
+
+    class Advised(Aggregate.Event):
+        # The acquirer's answer to the advice (0220) of an offline terminal approval;
+        # approved false publishes PaymentLateDeclined.
+        store_id: str
+        sale_id: str
+        amount_minor: int
+        currency: str
+        card_token: str
+        masked_pan: str
+        scheme: str
+        terminal_id: str
+        response_code: str
+        approved: bool
         reason: str
 
     class OutcomeUnknown(Aggregate.Event):
@@ -430,6 +456,13 @@ class Payment(Aggregate):
         #: A request sent with no answer and no confirmed reversal: what to reverse (see
         #: `outcome_unknown`); empty otherwise.
         self.reversal_reference = ""
+        #: The acquirer link's name of an approved pre-authorization (see Authorized).
+        self.authorization_reference = ""
+        #: A terminal-authorized sale (`from_terminal`): where, and whether its advice is owed.
+        self.terminal_id = ""
+        self.lane_id = ""
+        self.advice_owed = False
+        self.late_declined = False
 
     @classmethod
     def request(
@@ -468,6 +501,70 @@ class Payment(Aggregate):
             body_hash=body_hash,
             kind=kind,
         )
+
+    @classmethod
+    def from_terminal(
+        cls,
+        payment_id: UUID,
+        store_id: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str,
+        card: Card,
+        auth_code: str,
+        body_hash: str,
+        terminal_id: str,
+        lane_id: str,
+        offline: bool,
+        approved_at: datetime,
+    ) -> Payment:
+        """A sale the store's card terminal approved on its own (the edge agent reports it):
+        born captured, under the id the agent made, so checkout's tender names it. An offline
+        approval (no auth code, under the floor limit) still owes its advice to the acquirer
+        (`advice_owed`)."""
+        if not sale_id or not store_id:
+            raise PaymentError("sale_id and store_id are required")
+        _check_store_id(store_id)
+        _check_amount(amount_minor)
+        _check_currency(currency)
+        payment = cls(
+            id=payment_id, idempotency_key=str(payment_id), sale_id=sale_id,
+            store_id=store_id, amount_minor=amount_minor, currency=currency, tender="card",
+            card_token=card.token, masked_pan=card.masked_pan, scheme=card.scheme,
+            expiry_month=card.expiry_month, expiry_year=card.expiry_year,
+            body_hash=body_hash, kind=SALE,
+        )
+        payment._at_terminal(store_id=store_id, terminal_id=terminal_id, lane_id=lane_id,
+                             offline=offline)
+        payment.capture(auth_code=auth_code, rrn="", captured_at=approved_at)
+        return payment
+
+    @event(AtTerminal)
+    def _at_terminal(self, store_id: str, terminal_id: str, lane_id: str,
+                     offline: bool) -> None:
+        self.terminal_id = terminal_id
+        self.lane_id = lane_id
+        self.advice_owed = offline
+
+    def advised(self, response_code: str, approved: bool, reason: str = "") -> None:
+        """The acquirer answered the advice of an offline terminal approval. Declined: the
+        money was never collected (a late decline, followed up by a person)."""
+        if not self.advice_owed:
+            raise IllegalTransitionError(f"payment {self.id} owes no advice")
+        self._advised(store_id=self.store_id, sale_id=self.sale_id,
+                      amount_minor=self.captured_minor, currency=self.currency,
+                      card_token=self.card_token, masked_pan=self.masked_pan,
+                      scheme=self.scheme, terminal_id=self.terminal_id,
+                      response_code=response_code, approved=approved, reason=reason)
+
+    @event(Advised)
+    def _advised(self, store_id: str, sale_id: str, amount_minor: int, currency: str,
+                 card_token: str, masked_pan: str, scheme: str, terminal_id: str,
+                 response_code: str, approved: bool, reason: str) -> None:
+        self.advice_owed = False
+        if not approved:
+            self.late_declined = True
+            self.reason = reason
 
     @classmethod
     def refund_unreferenced(
@@ -532,7 +629,7 @@ class Payment(Aggregate):
         if operation_key:
             self.operations[operation_key] = Operation("capture", body_hash, amount_minor)
 
-    def authorize(self, auth_code: str, rrn: str) -> None:
+    def authorize(self, auth_code: str, rrn: str, reference: str = "") -> None:
         """The acquirer approved a pre-authorization: the amount is held, not captured."""
         self._check_pending()
         if self.kind != PREAUTH:
@@ -541,14 +638,17 @@ class Payment(Aggregate):
             sale_id=self.sale_id, store_id=self.store_id, amount_minor=self.amount_minor,
             currency=self.currency, tender=self.tender, card_token=self.card_token,
             masked_pan=self.masked_pan, scheme=self.scheme, auth_code=auth_code, rrn=rrn,
+            reference=reference,
         )
 
     @event(Authorized)
     def _authorized(
         self, sale_id: str, store_id: str, amount_minor: int, currency: str, tender: str,
         card_token: str, masked_pan: str, scheme: str, auth_code: str, rrn: str,
+        reference: str = "",
     ) -> None:
         self.status = AUTHORIZED
+        self.authorization_reference = reference
         self.response_code = APPROVED_CODE
         self.auth_code = auth_code
         self.rrn = rrn
@@ -652,7 +752,8 @@ class Payment(Aggregate):
         self.operations[operation_key] = Operation("adjust_tip", body_hash, tip_minor)
 
     def complete(self, operation_key: str, body_hash: str, tolerance_percent: int,
-                 amount_minor: int | None = None, captured_at: datetime | None = None) -> None:
+                 amount_minor: int | None = None, captured_at: datetime | None = None,
+                 rrn: str | None = None) -> None:
         """Capture a pre-authorization: `amount_minor` (tip included), or by default the
         authorized amount plus the adjusted tip; never above authorized + tolerance."""
         if _replayed(self.operations, operation_key, "capture", body_hash):
@@ -669,7 +770,8 @@ class Payment(Aggregate):
             sale_id=self.sale_id, store_id=self.store_id, amount_minor=total,
             currency=self.currency, tender=self.tender, card_token=self.card_token,
             masked_pan=self.masked_pan, scheme=self.scheme, auth_code=self.auth_code,
-            rrn=self.rrn, captured_at=captured_at or _now(), operation_key=operation_key,
+            rrn=self.rrn if rrn is None else rrn, captured_at=captured_at or _now(),
+            operation_key=operation_key,
             body_hash=body_hash,
         )
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from payments import iso8583spec as spec
 from payments.acquirer import AcquirerUnavailableError, AuthorizationResult
 from payments.acquirerlink import (
     AcquirerConnectionLost,
@@ -147,11 +149,36 @@ class HostAcquirer:
         """0200: authorize and capture at once (sales)."""
         return self._card(self.link.sale, pan, expiry, amount_minor, currency)
 
+    def complete(self, pan: str, expiry: str, amount_minor: int, currency: str,
+                 reference: str, auth_code: str) -> AuthorizationResult:
+        """0220 completion advice: capture `amount_minor` against the approved 0100 named by
+        `reference`. No answer: the link reversed the advice (the result is unknown)."""
+        original = decode_reference(reference)
+        return self._card(
+            lambda p, e, a, c: self.link.complete(p, e, a, c, original, auth_code),
+            pan, expiry, amount_minor, currency)
+
+    def wallet_sale(
+        self, pan: str, expiry: str, amount_minor: int, currency: str
+    ) -> AuthorizationResult:
+        """0200 for a mobile wallet payment scanned from a QR code: the wallet's card number
+        (a device PAN) over the same link, as its own channel (field 22, QR entry)."""
+        return self._card(functools.partial(self.link.sale, entry_mode=spec.ENTRY_MODE_WALLET_QR),
+                          pan, expiry, amount_minor, currency)
+
     def increment(self, rrn: str, amount_minor: int, currency: str) -> AuthorizationResult:
-        """Incremental authorization is not in the host dialect (it would need the PAN again,
-        which payments does not keep): refused, with 12 (invalid transaction), unsent."""
+        """An increment by RRN alone cannot go over the link (it needs the card and the
+        original's reference: see `increment_authorization`): refused, 12, unsent."""
         return AuthorizationResult(
-            False, "12", "incremental authorization is not supported by the acquirer host")
+            False, "12", "an incremental authorization over the link needs the card")
+
+    def increment_authorization(self, pan: str, expiry: str, amount_minor: int,
+                                currency: str, reference: str) -> AuthorizationResult:
+        """0100 for `amount_minor` more on the approved 0100 named by `reference`."""
+        original = decode_reference(reference)
+        return self._card(
+            lambda p, e, a, c: self.link.increment(p, e, a, c, original),
+            pan, expiry, amount_minor, currency)
 
     def reverse(self, reference: str) -> bool:
         """0400 again for a request whose outcome is unknown; True once confirmed (0410)."""
@@ -176,9 +203,12 @@ class HostAcquirer:
         if isinstance(answer, TimedOut):
             reference = encode_reference(answer.ref) if answer.ref is not None else ""
             return AuthorizationResult.no_answer(answer.reversed, reference, NO_ANSWER)
+        # An approval carries its own reference (a completion advice names the original).
+        reference = encode_reference(answer.ref) if answer.approved and answer.ref else ""
         return AuthorizationResult(
             approved=answer.approved, response_code=answer.response_code,
             reason=answer.reason, auth_code=answer.auth_code, rrn=answer.rrn,
+            reference=reference,
         )
 
     async def _guarded(

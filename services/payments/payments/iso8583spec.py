@@ -43,8 +43,8 @@ SPEC: dict[str, dict[str, Any]] = copy.deepcopy(default_ascii)
 # default_ascii already has the sizes we want for these; restating the ones we rely on keeps a
 # future pyiso8583 default change from silently changing our wire format.
 _FIXED = {
-    "3": 6, "4": 12, "7": 10, "11": 6, "12": 6, "13": 4, "14": 4, "15": 4, "37": 12, "38": 6,
-    "39": 2, "41": 8, "42": 15, "49": 3, "52": 16, "66": 1, "70": 3, "76": 10, "77": 10,
+    "3": 6, "4": 12, "7": 10, "11": 6, "12": 6, "13": 4, "14": 4, "15": 4, "22": 3, "37": 12,
+    "38": 6, "39": 2, "41": 8, "42": 15, "49": 3, "52": 16, "66": 1, "70": 3, "76": 10, "77": 10,
     "88": 16, "89": 16, "90": 42,
 }
 for _field, _size in _FIXED.items():
@@ -76,6 +76,9 @@ RESPONSE_MTI = {
 }
 
 PROCESSING_PURCHASE = "000000"
+#: Field 22 (POS entry mode) of a mobile wallet payment scanned from a QR code: "03" (bar code
+#: / QR), "0" (no PIN entry capability). Card payments do not send field 22 at all.
+ENTRY_MODE_WALLET_QR = "030"
 PROCESSING_RECONCILIATION = "920000"
 NETWORK_ECHO = "301"
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from payments.acquirer import AcquirerUnavailableError, SimulatedAcquirer
+from payments.api import grpc_api
 from payments.application import Acquirer, Payments
-from payments.bus import PaymentsCommands
+from payments.bus import HANDLERS, PaymentsCommands
+from payments.consumers import CHECKOUT_EVENTS, EDGE_EVENTS
 from payments.contracts import SERVICE, PaymentsContracts
 from payments.domainmodel import (
     DEFAULT_CAPTURE_TOLERANCE_PERCENT,
@@ -19,9 +22,11 @@ from payments.domainmodel import (
 )
 from payments.hostlink import HostAcquirer
 from payments.risk import RiskPolicy
+from payments.timers import REVERSAL_RETRY_ENV, CommandTimer, retry_interval
 from payments.vault import CardVault
+from tillstream.consumer import EventSourcedSink
 from tillstream.eventstore import event_store_env
-from tillstream.service import ServiceDefinition, run_service
+from tillstream.service import ServiceDefinition, Subscription, run_service
 from tillstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,10 +88,27 @@ def build_acquirer(settings: Settings) -> Acquirer:
     return host
 
 
+def build_timer(settings: Settings) -> CommandTimer | None:
+    """The timer that retries owed reversals and sends owed advices every
+    TILLSTREAM_PAYMENTS_REVERSAL_RETRY_SECONDS (default 30; 0 turns it off), by sending the
+    service its own commands."""
+    interval = retry_interval(os.environ.get(REVERSAL_RETRY_ENV))
+    if not interval:
+        return None
+    nats_url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    return CommandTimer(nats_url, SERVICE, ("retry_reversals", "send_advices"), interval)
+
+
 def build(settings: Settings) -> ServiceDefinition:
-    """Wire payments: its event store, acquirer, tokenizer, contracts and commands."""
+    """Wire payments: its event store, acquirer, tokenizer, contracts, commands, what it
+    consumes (checkout's returns, voids and cash; the edge agent's terminal approvals) and
+    its timer."""
     acquirer = build_acquirer(settings)
     app = build_application(settings, acquirer)
+    sink = EventSourcedSink(app, HANDLERS)
+    timer = build_timer(settings)
+    if timer is not None:
+        timer.start()
 
     def stats() -> dict[str, Any]:
         totals = app.summary()
@@ -97,11 +119,22 @@ def build(settings: Settings) -> ServiceDefinition:
         name=SERVICE,
         app=app,
         contracts=PaymentsContracts(),
-        subscriptions={},
+        subscriptions={
+            "checkout": Subscription(sink, CHECKOUT_EVENTS),
+            "edge": Subscription(sink, EDGE_EVENTS),
+        },
         commands=PaymentsCommands(app).handlers(),
+        grpc=grpc_api(app),
         stats=stats,
-        close=acquirer.close if isinstance(acquirer, HostAcquirer) else None,
+        close=lambda: _close(acquirer, timer),
     )
+
+
+def _close(acquirer: Acquirer, timer: CommandTimer | None) -> None:
+    if timer is not None:
+        timer.close()
+    if isinstance(acquirer, HostAcquirer):
+        acquirer.close()
 
 
 def main() -> None:

@@ -40,13 +40,13 @@ from payments.domainmodel import (
 )
 from payments.main import build_application
 from tillstream.settings import Settings
-from tillstream.testing import test_settings
+from tillstream.testing import card_number, test_settings
 
-VISA = "4111111111111111"
-MASTERCARD = "5555555555554444"
-DECLINE_51 = "4000000000000051"
-DECLINE_05 = "5500000000090005"
-DECLINE_91 = "4000000000020091"
+VISA = card_number("411111", ending="1111")
+MASTERCARD = card_number("555555", ending="4444")
+DECLINE_51 = card_number("400000", ending="0051")
+DECLINE_05 = card_number("550000", ending="0005")
+DECLINE_91 = card_number("400000", ending="0091")
 TEST_PANS = (VISA, MASTERCARD, DECLINE_51, DECLINE_05, DECLINE_91)
 
 

@@ -22,10 +22,10 @@ from tillstream.bus import connect, wait_for
 from tillstream.events.v1 import payments_pb2
 from tillstream.natsserver import NatsServer
 from tillstream.service import CommandError, ServiceHost
-from tillstream.testing import ask_service, test_settings
+from tillstream.testing import ask_service, card_number, test_settings
 
-VISA = "4111111111111111"
-DECLINE_51 = "4000000000000051"
+VISA = card_number("411111", ending="1111")
+DECLINE_51 = card_number("400000", ending="0051")
 
 
 def body(key: str = "k1", **overrides: Any) -> dict[str, Any]:
@@ -102,8 +102,9 @@ class TestPaymentsCommands:
                 commands.authorize(body("k3", pan="4111111111111112"))
         assert VISA not in caplog.text and DECLINE_51 not in caplog.text
 
-    def test_no_consumers_yet(self) -> None:
-        assert HANDLERS == {}
+    def test_consumes_returns_voids_sales_and_terminal_approvals(self) -> None:
+        assert {name.rsplit(".", 1)[-1] for name in HANDLERS} == {
+            "ReturnCompleted", "SaleVoided", "SaleCompleted", "TerminalApproval"}
 
 
 GIFT = "6000123412345678"
@@ -218,7 +219,8 @@ class TestLifecycleCommands:
             "authorize", "preauthorize", "increment", "capture", "adjust_tip", "void",
             "refund", "reverse", "get_payment", "activate_gift_card", "load_gift_card",
             "redeem_gift_card", "refund_gift_card", "block_gift_card", "gift_card_balance",
-            "summary", "pending_payments", "retry_reversals", "rotate_vault_key"}
+            "summary", "pending_payments", "retry_reversals", "rotate_vault_key",
+            "send_advices", "close_batch", "reconcile", "get_reconciliation"}
 
 
 class TestPaymentsContracts:

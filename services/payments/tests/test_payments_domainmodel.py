@@ -23,8 +23,14 @@ from payments.domainmodel import (
     parse_expiry,
     payment_id_for,
 )
+from tillstream.testing import card_number
 
-VISA = "4111111111111111"
+VISA = card_number("411111", ending="1111")
+MASTERCARD = card_number("555555", ending="4444")
+AMEX = card_number("378282", 15, ending="0005")
+DECLINE_51 = card_number("400000", ending="0051")
+DECLINE_05 = card_number("550000", ending="0005")
+DECLINE_91 = card_number("400000", ending="0091")
 TOKENIZER = CardTokenizer(b"k" * 32)
 
 
@@ -42,8 +48,8 @@ def new_payment(**overrides: object) -> Payment:
 
 
 class TestCardRules:
-    @pytest.mark.parametrize("pan", [VISA, "5555555555554444", "378282246310005",
-                                     "2223003122003222", "4000000000000051"])
+    @pytest.mark.parametrize("pan", [VISA, MASTERCARD, AMEX, card_number("222300", ending="3222"),
+                                     DECLINE_51, card_number("6011", 19)])
     def test_luhn_valid(self, pan: str) -> None:
         assert luhn_valid(pan)
 
@@ -54,13 +60,14 @@ class TestCardRules:
 
     def test_mask_keeps_first_six_and_last_four(self) -> None:
         assert mask_pan(VISA) == "411111******1111"
-        assert mask_pan("378282246310005") == "378282*****0005"
+        assert mask_pan(AMEX) == "378282*****0005"
 
     @pytest.mark.parametrize(("pan", "scheme"), [
-        (VISA, "visa"), ("5105105105105100", "mastercard"), ("5555555555554444", "mastercard"),
-        ("2221000000000009", "mastercard"), ("2720990000000007", "mastercard"),
-        ("2721000000000000", "other"), ("340000000000009", "amex"),
-        ("378282246310005", "amex"), ("6011111111111117", "other"),
+        (VISA, "visa"), (card_number("510510", ending="5100"), "mastercard"),
+        (MASTERCARD, "mastercard"),
+        (card_number("222100"), "mastercard"), (card_number("272099"), "mastercard"),
+        ("2721000000000000", "other"), (card_number("34", 15), "amex"),
+        (AMEX, "amex"), (card_number("601111", ending="1117"), "other"),
     ])
     def test_scheme_from_bin(self, pan: str, scheme: str) -> None:
         assert card_scheme(pan) == scheme
@@ -150,7 +157,7 @@ class TestSimulatedAcquirer:
     acquirer = SimulatedAcquirer(today=lambda: date(2025, 6, 15))
 
     @pytest.mark.parametrize(("pan", "code"), [
-        ("4000000000000051", "51"), ("5500000000090005", "05"), ("4000000000020091", "91"),
+        (DECLINE_51, "51"), (DECLINE_05, "05"), (DECLINE_91, "91"),
     ])
     def test_decline_ranges(self, pan: str, code: str) -> None:
         result = self.acquirer.authorize(pan, "12/30", 100, "EUR")

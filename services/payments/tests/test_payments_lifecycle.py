@@ -42,8 +42,9 @@ from payments.domainmodel import (
     gift_card_number_checked,
     mask_gift_card,
 )
+from tillstream.testing import card_number
 
-VISA = "4111111111111111"
+VISA = card_number("411111", ending="1111")
 TOKENIZER = CardTokenizer(b"k" * 32)
 T0 = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(days=90)

@@ -31,12 +31,14 @@ from payments.risk import (
 )
 from tillstream.events.v1 import payments_pb2
 from tillstream.settings import Settings
-from tillstream.testing import test_settings
+from tillstream.testing import card_number, test_settings
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-VISA = "4111111111111111"
-MASTERCARD = "5555555555554444"
-DECLINE_51 = "4000000000000051"
+
+
+VISA = card_number("411111", ending="1111")
+MASTERCARD = card_number("555555", ending="4444")
+DECLINE_51 = card_number("400000", ending="0051")
 
 
 def req(**overrides: Any) -> RiskRequest:
@@ -310,9 +312,11 @@ class RiskApplicationBehaviour:
             # the 59 did not count as one more lane decline, and the amount rule: two
             # captures of 1000 (y, and z below) make a median of 1000
             assert app.authorize(auth("z", pan=VISA)).status == "approved"
-            at_limit = app.authorize(auth("big1", pan="4012888888881881", amount_minor=3000))
+            other_visa = card_number("401288", ending="1881")
+            at_limit = app.authorize(auth("big1", pan=other_visa, amount_minor=3000))
             assert at_limit.flags == ()
-            above = app.authorize(auth("big2", pan="5105105105105100", amount_minor=3001))
+            other_mastercard = card_number("510510", ending="5100")
+            above = app.authorize(auth("big2", pan=other_mastercard, amount_minor=3001))
             assert (above.status, above.flags) == ("approved", (AMOUNT,))
         finally:
             app.close()

@@ -41,7 +41,7 @@ from payments.vault import (
 from tillstream.natsserver import NatsServer
 from tillstream.service import CommandError, ServiceHost
 from tillstream.settings import Settings
-from tillstream.testing import test_settings
+from tillstream.testing import card_number, test_settings
 
 
 def make_pan(serial: int, prefix: str = "471234") -> str:
@@ -222,9 +222,10 @@ class VaultBehaviour:
 
     # -- the application keeps approved cards --------------------------------------------------
 
+
     def test_authorize_keeps_approved_cards_only(self, app: Payments,
                                                  settings: Settings) -> None:
-        approved, declined = make_pan(10), "4000000000000051"
+        approved, declined = make_pan(10), card_number("400000", ending="0051")
         assert app.authorize(request("k1", approved)).status == "approved"
         assert app.authorize(request("k2", declined)).status == "declined"
         assert app.preauthorize(request("k3", make_pan(11))).status == "authorized"
@@ -422,7 +423,8 @@ class VaultBehaviour:
         old_level = root.level
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
-        pans = [make_pan(700 + i) for i in range(6)] + ["4111111111111111", "4000000000000051"]
+        pans = [make_pan(700 + i) for i in range(6)] + [
+            card_number("411111", ending="1111"), card_number("400000", ending="0051")]
         try:
             app = build_application(settings,
                                     SimulatedAcquirer(today=lambda: date(2025, 6, 15)))

@@ -1,7 +1,8 @@
 from tillstream.events.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -255,3 +256,103 @@ class GiftCardBlocked(_message.Message):
     operation_key: str
     reason: str
     def __init__(self, gift_card: _Optional[_Union[GiftCardRef, _Mapping]] = ..., store_id: _Optional[str] = ..., operation_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RefundRefused(_message.Message):
+    __slots__ = ("source_id", "payment_id", "store_id", "kind", "amount", "reason", "flagged")
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    source_id: str
+    payment_id: str
+    store_id: str
+    kind: str
+    amount: _common_pb2.Money
+    reason: str
+    flagged: bool
+    def __init__(self, source_id: _Optional[str] = ..., payment_id: _Optional[str] = ..., store_id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., flagged: _Optional[bool] = ...) -> None: ...
+
+class PaymentLateDeclined(_message.Message):
+    __slots__ = ("payment_id", "sale_id", "store_id", "terminal_id", "amount", "card", "response_code", "reason")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    sale_id: str
+    store_id: str
+    terminal_id: str
+    amount: _common_pb2.Money
+    card: Card
+    response_code: str
+    reason: str
+    def __init__(self, payment_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., response_code: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class BatchTotal(_message.Message):
+    __slots__ = ("scheme", "type", "count", "amount")
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    scheme: str
+    type: str
+    count: int
+    amount: _common_pb2.Money
+    def __init__(self, scheme: _Optional[str] = ..., type: _Optional[str] = ..., count: _Optional[int] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class BatchClosed(_message.Message):
+    __slots__ = ("batch_id", "store_id", "terminal_id", "business_day", "totals", "net", "closed_at_ms")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DAY_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    NET_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    store_id: str
+    terminal_id: str
+    business_day: str
+    totals: _containers.RepeatedCompositeFieldContainer[BatchTotal]
+    net: _common_pb2.Money
+    closed_at_ms: int
+    def __init__(self, batch_id: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., business_day: _Optional[str] = ..., totals: _Optional[_Iterable[_Union[BatchTotal, _Mapping]]] = ..., net: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., closed_at_ms: _Optional[int] = ...) -> None: ...
+
+class ReconciliationDifference(_message.Message):
+    __slots__ = ("kind", "payment_id", "rrn", "auth_code", "ours", "acquirer", "action")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RRN_FIELD_NUMBER: _ClassVar[int]
+    AUTH_CODE_FIELD_NUMBER: _ClassVar[int]
+    OURS_FIELD_NUMBER: _ClassVar[int]
+    ACQUIRER_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    payment_id: str
+    rrn: str
+    auth_code: str
+    ours: _common_pb2.Money
+    acquirer: _common_pb2.Money
+    action: str
+    def __init__(self, kind: _Optional[str] = ..., payment_id: _Optional[str] = ..., rrn: _Optional[str] = ..., auth_code: _Optional[str] = ..., ours: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., acquirer: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., action: _Optional[str] = ...) -> None: ...
+
+class ReconciliationCompleted(_message.Message):
+    __slots__ = ("reconciliation_id", "business_day", "matched", "differences", "completed_at_ms")
+    RECONCILIATION_ID_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DAY_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    reconciliation_id: str
+    business_day: str
+    matched: int
+    differences: _containers.RepeatedCompositeFieldContainer[ReconciliationDifference]
+    completed_at_ms: int
+    def __init__(self, reconciliation_id: _Optional[str] = ..., business_day: _Optional[str] = ..., matched: _Optional[int] = ..., differences: _Optional[_Iterable[_Union[ReconciliationDifference, _Mapping]]] = ..., completed_at_ms: _Optional[int] = ...) -> None: ...

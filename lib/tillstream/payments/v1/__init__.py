@@ -1,0 +1,1 @@
+"""Payments' gRPC API (generated from proto/tillstream/payments/v1)."""
