@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import JSONTranscoder, Recording, Tracking, Transcoding
 from eventsourcing.utils import get_topic
 
 from inventory.domainmodel import (
@@ -25,8 +27,16 @@ from inventory.domainmodel import (
 from tillstream.consumer import UnitOfWork
 from tillstream.eventstore import ServiceApplication
 
+log = logging.getLogger(__name__)
+
 #: The largest page a list query returns.
 MAX_PAGE_SIZE = 200
+
+#: Events between snapshots of a stock item (and a store's index). Every sale line is an event
+#: on its item: without snapshots a popular item loads by replaying its whole history
+#: (about 40 us an event: 4 s for a year of 100,000 sales) whenever the cache misses it, as
+#: after every restart or when a chain's items outnumber the cache.
+SNAPSHOT_INTERVAL = 500
 
 
 class ProductNotFoundError(LookupError):
@@ -96,8 +106,64 @@ class StockSummary:
     on_hand_total: int
 
 
+class SetAsList(Transcoding):
+    """A set of strings as a sorted list: a stock item's snapshot holds the references of
+    the returns it took back, a set, which JSON has no type for."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[str]) -> list[str]:
+        return sorted(obj)
+
+    def decode(self, data: list[str]) -> set[str]:
+        return set(data)
+
+
 class Inventory(ServiceApplication):
     """The catalog (one Product per SKU) and stock (one StockItem per store and SKU)."""
+
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        StockItem: SNAPSHOT_INTERVAL,
+        StoreStock: SNAPSHOT_INTERVAL,
+    }
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsList())
+
+    def record_processed(
+        self, aggregates: Iterable[Aggregate], tracking: Tracking
+    ) -> list[Recording[UUID]]:
+        """A consumer batch, then a snapshot of each aggregate it carried past a multiple
+        of its snapshot interval.
+
+        The snapshot is taken from the aggregate in memory, which is the recorded state once
+        the batch has committed: eventsourcing's own `save` path would read the aggregate
+        back from the store for it (up to an interval of events each time). A snapshot is
+        only a shortcut for loading, so one that fails is logged, never raised: the batch is
+        committed by then.
+        """
+        aggregates = list(aggregates)
+        due = [a for a in aggregates if self._crosses_snapshot(a)]
+        recordings = super().record_processed(aggregates, tracking)
+        for aggregate in due:
+            try:
+                assert self.snapshots is not None
+                self.snapshots.put([Snapshot.take(aggregate)])
+            except Exception as exc:
+                log.warning(
+                    "snapshot of %s v%d not taken: %r", aggregate.id, aggregate.version, exc
+                )
+        return recordings
+
+    def _crosses_snapshot(self, aggregate: Aggregate) -> bool:
+        interval = self.snapshotting_intervals.get(type(aggregate))
+        pending = aggregate.pending_events
+        if not interval or not pending or self.snapshots is None:
+            return False
+        first, last = pending[0].originator_version, pending[-1].originator_version
+        return bool(last // interval > (first - 1) // interval)
 
     # Catalog ---------------------------------------------------------------------------
 

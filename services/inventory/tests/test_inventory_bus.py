@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,15 @@ from eventsourcing.persistence import Tracking
 from google.protobuf.message import Message
 
 from inventory.application import Inventory
-from inventory.bus import command_handlers, consumer_handlers, on_sale_completed
-from inventory.domainmodel import StockItem
+from inventory.bus import (
+    command_handlers,
+    consumer_handlers,
+    on_return_completed,
+    on_sale_completed,
+)
+from inventory.domainmodel import StockItem, StoreStock
 from inventory.main import build_application
+from tillstream import telemetry
 from tillstream.codec import ReceivedEvent
 from tillstream.consumer import Delivery, EventSourcedSink, UnitOfWork
 from tillstream.events.v1 import checkout_pb2, common_pb2
@@ -270,3 +277,69 @@ class TestMovementAndTransferCommands:
         assert app.get_product("C").barcodes == ("96385074",)
         again = commands["import_catalog"]({"rows": rows[:1]})
         assert (again["imported"], again["unchanged"], again["rejected"]) == (0, 1, [])
+
+
+def test_batch_keeps_each_sales_trace(app: Inventory) -> None:
+    """Sales of one batch from different traces touch the same items: every new event carries
+    the trace of the sale that caused it (stamped once, not overwritten by later sales)."""
+    telemetry.setup("test")
+    traces = ["1" * 32, "2" * 32, "3" * 32]
+    deliveries = []
+    for position, trace_id in enumerate(traces, start=1):
+        event = received(sale(f"sale-{position}", ("A", 1), ("B", position)), position=position)
+        event = replace(event, headers={"traceparent": f"00-{trace_id}-{'a' * 16}-01"})
+        deliveries.append(Delivery(position, event))
+    EventSourcedSink(app, consumer_handlers()).apply("checkout.p0", deliveries)
+    events = [app.mapper.to_domain_event(n) for n in app.notifications(1, 100)]
+    stamped = [(e.sale_id, e.__dict__.get("traceparent", "")) for e in events
+               if type(e).__name__ == "Sold"]
+    assert len(stamped) == 6  # two lines in each of three sales
+    for sale_id, traceparent in stamped:
+        position = int(sale_id.removeprefix("sale-"))
+        assert traceparent.split("-")[1] == traces[position - 1], (sale_id, traceparent)
+
+
+def test_batches_snapshot_stock_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that carries an item past a multiple of the interval snapshots it (from the
+    committed state in memory), and a fresh process loads the item from that snapshot."""
+    monkeypatch.setitem(Inventory.snapshotting_intervals, StockItem, 5)
+    monkeypatch.setitem(Inventory.snapshotting_intervals, StoreStock, 2)
+    settings = settings_for_test(tmp_path)
+    app = build_application(settings)
+    try:
+        sink = EventSourcedSink(app, consumer_handlers())
+        item_id = StockItem.create_id("s001", "A")
+        sink.apply("checkout.p0", [Delivery(1, received(sale("sale-1", ("A", 1)), position=1))])
+        assert app.snapshots is not None and list(app.snapshots.get(item_id)) == []
+        uow = UnitOfWork(app)
+        on_return_completed(received(checkout_pb2.ReturnCompleted(
+            return_id="r-1", store_id="s001",
+            lines=[checkout_pb2.ReturnLine(line_no=1, sku="A", quantity=1, restock=True)],
+        ), position=2), uow)
+        app.record_processed(uow.aggregates.values(), Tracking("checkout.p0", 2))
+        sink.apply("checkout.p0", [
+            Delivery(n, received(sale(f"sale-{n}", ("A", 2)), position=n)) for n in range(3, 6)
+        ])
+        versions = [s.originator_version for s in app.snapshots.get(item_id)]
+        assert versions == [7]  # v5-v7 crossed 5: snapshot at the batch's end
+        sink.apply("checkout.p0", [Delivery(6, received(sale("sale-6", ("A", 1)), position=6))])
+    finally:
+        app.close()
+    again = build_application(settings)
+    try:
+        assert again.snapshots is not None
+        (snapshot,) = again.snapshots.get(item_id)
+        restored = snapshot.mutate(None)  # type: ignore[attr-defined]
+        assert (restored.version, restored.on_hand, restored.returns) == (7, -6, {"r-1:1"})
+        item: StockItem = again.repository.get(item_id)  # the snapshot, then v8
+        index_id = StoreStock.create_id("s001")
+        assert [s.originator_version for s in again.snapshots.get(index_id)] == [2]
+        index: StoreStock = again.repository.get(index_id)  # from its snapshot alone
+        index.add("A")
+        assert (index.skus, index.known, index.pending_events) == (["A"], {"A"}, [])
+        assert (item.version, item.on_hand, item.sold, item.returns) == (8, -7, 8, {"r-1:1"})
+        assert again.stock_summary("s001").sold_total == 8
+    finally:
+        again.close()
