@@ -10,6 +10,9 @@ is the completion (cash completes the sale in the same command, change computed)
 - sales_per_s: sales completed per second over the measured window (after a warm-up).
 - add_line_p50_ms / add_line_p99_ms: request to reply of add_line.
 - tender_p50_ms / tender_p99_ms: the cash tender, request to the reply of the completed sale.
+- service_cpu_pct: CPU time of the service process over the window (100 = one core busy).
+- calls_per_group: database calls per group commit (status.checkout: the calls that waited
+  for the database thread and were committed together, one transaction per group).
 Prints numbers; never part of the test suite.
 """
 
@@ -114,6 +117,17 @@ async def seed(nc: Any, client: Client, lanes: int) -> None:
         )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def service_status(nc: Any) -> dict[str, Any]:
+    msg = await nc.request("status.checkout", b"", timeout=10)
+    return dict(json.loads(msg.data))
+
+
 class Stats:
     def __init__(self) -> None:
         self.add_line: list[float] = []
@@ -191,8 +205,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "TILLSTREAM_LOG_LEVEL": "WARNING",
         }
         log = open(Path(tmp) / "checkout.log", "w")  # noqa: SIM115 - closed below
+        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         service = subprocess.Popen(
-            [sys.executable, "-m", "checkout.main"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, *profile, "-m", "checkout.main"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         nc = await connect(server.url, "bench-checkout-lanes")
         try:
@@ -216,10 +234,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             ]
             await asyncio.sleep(args.warmup)
             stats.measuring = True
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), cpu_seconds(service.pid)
+            before = await service_status(nc)
             await asyncio.sleep(args.seconds)
             stats.measuring = False
             elapsed = time.perf_counter() - started
+            cpu = cpu_seconds(service.pid) - cpu_before
+            after = await service_status(nc)
             stop.set()
             await asyncio.gather(*tasks)
         finally:
@@ -240,6 +261,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "add_line_mean_ms": round(statistics.fmean(stats.add_line) * 1000, 2)
         if stats.add_line
         else 0.0,
+        "service_cpu_pct": round(100 * cpu / elapsed, 1),
+        "calls_per_group": round(
+            (after.get("grouped_calls", 0) - before.get("grouped_calls", 0))
+            / max(1, after.get("command_groups", 0) - before.get("command_groups", 0)),
+            1,
+        ),
+        "group_fallbacks": after.get("group_fallbacks", 0),
         "think_ms": args.think_ms,
         "lines_per_sale": args.lines,
         "seconds": args.seconds,
@@ -263,6 +291,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument(
+        "--profile", default="", help="cProfile the service's main thread (event loop) to this file"
+    )
     args = parser.parse_args()
     result = asyncio.run(bench(args))
     if args.json:

@@ -8,8 +8,9 @@ goes through eventsourcing's own persistence modules.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -26,6 +27,9 @@ from tillstream.settings import Settings
 from tillstream.telemetry import current_traceparent
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 def event_store_env(settings: Settings, service: str) -> dict[str, str]:
@@ -67,13 +71,26 @@ class ServiceApplication(Application[UUID]):
 
     Its notification log is the outbox the relay reads; consumers record the events they cause
     together with the upstream position (a tracking record) in one transaction.
+
+    Durability: on SQLite eventsourcing opens the file in WAL mode and leaves `synchronous`
+    at SQLite's default, FULL: a commit is fsynced before `save` returns, so a command is
+    answered only once its events are on disk. Group commit (`group`) keeps that and shares
+    one fsync among the commands that waited for the database thread together.
     """
+
+    #: Whether commands may have their saves deferred to a group commit: true only when no
+    #: command needs `save` durable before it goes on (a write-ahead record before asking an
+    #: outside party, as payments does before its acquirer; an IntegrityError caught from
+    #: `save` is fine: the group falls back to one by one and the command sees it then).
+    group_commit: ClassVar[bool] = False
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._listeners: list[Callable[[], None]] = []
         #: Aggregates lent uncopied from the cache in the current `session` (None: none open).
         self._lent: dict[UUID, Aggregate] | None = None
+        #: The command group being run (see `group`), None outside one.
+        self._group: CommandGroup | None = None
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         self._ensure_postgres_schema()
@@ -117,12 +134,43 @@ class ServiceApplication(Application[UUID]):
         for listener in self._listeners:
             listener()
 
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save at once, or, inside a command of a `group`, stage the events for its commit
+        (nothing recorded yet: the group's one transaction records them)."""
+        group = self._group
+        if group is None or group.staged is None:
+            return super().save(*objs, **kwargs)
+        group.stage(objs, kwargs)
+        return []
+
+    @staticmethod
+    def _stamp_trace(events: Sequence[Any]) -> None:
+        """Stamp the current trace context on new events, so the relay can carry it on."""
+        traceparent = current_traceparent().get("traceparent")
+        if traceparent:
+            for domain_event in events:
+                domain_event.__dict__.setdefault("traceparent", traceparent)
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[CommandGroup]:
+        """Run several commands as one group and save them in one transaction (group commit).
+
+        Why: each command committing on its own makes every command wait for its own fsync,
+        and under load commands queue behind each other's. See `CommandGroup`.
+        """
+        if self._group is not None or self._lent is not None:
+            raise RuntimeError("a command group does not nest in a session or another group")
+        group = CommandGroup(self)
+        self._group = group
+        try:
+            yield group
+        finally:
+            self._group = None
+            if not group.committed:
+                group.forget()
+
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        # Stamp the current trace context on the new events, so the relay can carry it on.
-        trace_headers = current_traceparent()
-        if trace_headers.get("traceparent"):
-            for domain_event in processing_event.events:
-                domain_event.__dict__.setdefault("traceparent", trace_headers["traceparent"])
+        self._stamp_trace(processing_event.events)
         try:
             return super()._record(processing_event)
         except Exception:
@@ -193,6 +241,14 @@ class ServiceApplication(Application[UUID]):
         from eventsourcing.application import AggregateNotFoundError
 
         lent = self._lent
+        group = self._group
+        written = group.written(aggregate_id) if group is not None else None
+        if written is not None:
+            # Changed by an earlier command of the group, not in the store yet: that command's
+            # state is what this one must see (ordering per aggregate).
+            if lent is not None:
+                lent[aggregate_id] = written
+            return written
         try:
             if lent is None:
                 return self.repository.get(aggregate_id)
@@ -201,3 +257,106 @@ class ServiceApplication(Application[UUID]):
             return None
         lent[aggregate_id] = aggregate
         return aggregate
+
+
+class CommandGroup:
+    """Commands run one after another on the writer thread, committed in one transaction.
+
+    Each command runs with its own failure isolation: its saves are staged, and join the
+    group's events only when it returns; when it raises, its staged events are dropped and
+    the aggregates it touched are evicted from the cache (as a failed `session` does). The
+    group's events are then recorded by ONE `_record` (one insert, one commit, one fsync),
+    and only after that may the caller reply to any of the commands.
+
+    When a failing command (or one that leaves unsaved changes) touched an aggregate that an
+    earlier command of the group changed, that aggregate cannot be put back to the earlier
+    command's state: the group is spoiled, `commit` records nothing and returns False, and
+    the caller runs the commands again one by one. The same when the commit fails (e.g. an
+    optimistic-concurrency conflict): nothing of the group reached the store, every
+    aggregate it wrote is evicted, and the caller falls back to one by one.
+
+    Commands must write through `save` (a command calling `record_processed` would commit
+    on its own, outside the group).
+    """
+
+    def __init__(self, app: ServiceApplication) -> None:
+        self.app = app
+        #: the events of the commands that succeeded so far, in order
+        self.processing: ProcessingEvent[UUID] = ProcessingEvent()
+        #: the saves of the running command (None between commands)
+        self.staged: ProcessingEvent[UUID] | None = None
+        self.spoiled = False
+        self.committed = False
+        self.commands = 0
+
+    def written(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate as saved by the running command or an earlier one of the group."""
+        staged = self.staged
+        if staged is not None and aggregate_id in staged.aggregates:
+            return staged.aggregates[aggregate_id]  # type: ignore[return-value]
+        return self.processing.aggregates.get(aggregate_id)  # type: ignore[return-value]
+
+    def stage(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        """`save` inside a command: collect the pending events, stamped with its trace."""
+        staged = self.staged
+        assert staged is not None
+        before = len(staged.events)
+        staged.collect_events(*objs, **kwargs)
+        self.app._stamp_trace(staged.events[before:])
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` as one command of the group; its exception is raised again after its
+        changes are discarded."""
+        app = self.app
+        if self.spoiled or self.committed:
+            raise RuntimeError("the command group is spoiled or committed already")
+        staged: ProcessingEvent[UUID] = ProcessingEvent()
+        lent: dict[UUID, Aggregate] = {}
+        self.staged, app._lent = staged, lent
+        try:
+            result = fn(*args)
+        except BaseException:
+            self._discard(set(lent) | set(staged.aggregates))
+            raise
+        finally:
+            self.staged, app._lent = None, None
+        # As a session: a change a command made but did not save is dropped.
+        unsaved = {i for i, a in lent.items() if getattr(a, "pending_events", None)}
+        unsaved |= {i for i, a in staged.aggregates.items() if getattr(a, "pending_events", None)}
+        if unsaved & staged.aggregates.keys():
+            self.spoiled = True  # saved, then changed again: the staged object is ahead
+        if unsaved:
+            self._discard(unsaved)
+        self.processing.events.extend(staged.events)
+        self.processing.aggregates.update(staged.aggregates)
+        self.processing.saved_kwargs.update(staged.saved_kwargs)
+        self.commands += 1
+        return result
+
+    def _discard(self, aggregate_ids: set[UUID]) -> None:
+        if aggregate_ids & self.processing.aggregates.keys():
+            self.spoiled = True
+        self.app._evict(aggregate_ids)
+
+    def commit(self) -> bool:
+        """Record the group's events in one transaction; False when nothing was recorded
+        (spoiled, or the write failed) and the commands must be run again one by one."""
+        if self.spoiled:
+            return False
+        self.committed = True
+        if not self.processing.events:
+            return True
+        app = self.app
+        try:
+            recordings = app._record(self.processing)
+        except Exception as exc:  # _record evicted what it tried to write
+            log.info("group commit of %d commands failed (%r): one by one", self.commands, exc)
+            self.committed = False
+            return False
+        app._take_snapshots(self.processing)
+        app._notify(recordings)
+        return True
+
+    def forget(self) -> None:
+        """Nothing of the group is in the store: evict everything it wrote."""
+        self.app._evict(list(self.processing.aggregates))

@@ -11,8 +11,11 @@ stops it gracefully, before the database thread, on shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -41,17 +44,70 @@ DEFAULT_GRPC_PORTS: dict[str, int] = {
 }
 
 
+#: How many waiting calls the database thread takes together at most (one commit for all).
+GROUP_SIZE = 64
+
+#: What a call came to: (True, its result) or (False, its exception).
+Outcome = tuple[bool, Any]
+
+
+@dataclass
+class _Call:
+    """A call waiting for the database thread, and where its outcome goes."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    context: contextvars.Context
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+    def settle(self, outcome: Outcome) -> None:
+        """Hand the outcome to the caller's event loop (from the database thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            self.loop.call_soon_threadsafe(_settle, self.future, outcome)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Outcome) -> None:
+    if future.done():  # the caller gave up (cancelled)
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 class DbRunner:
     """Runs synchronous application code on the service's single database thread.
 
     The application is not thread-safe: NATS commands, consumers and gRPC calls all go
-    through the one executor, each call in its own `app.session()` and with the caller's
-    context variables (the trace context among them).
+    through the one executor, with the caller's context variables (the trace context among
+    them). A lone call runs in its own `app.session()`. Calls that wait while the thread is
+    busy are taken together, up to `group_size`, and run as one `app.group()`: each in turn
+    with its own failure isolation, and all their events committed in ONE transaction
+    (group commit) before any of them is answered; when the group cannot commit, the calls
+    run again one by one. Why: one fsync per command made commands queue behind each
+    other's fsyncs under load (issue 4). Only for applications that allow it
+    (`ServiceApplication.group_commit`); the others run every call alone.
     """
 
-    def __init__(self, executor: Executor, app: ServiceApplication | None = None) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        app: ServiceApplication | None = None,
+        *,
+        group_size: int = GROUP_SIZE,
+    ) -> None:
         self.executor = executor
         self.app = app
+        self.group_size = group_size
+        self._queue: deque[_Call] = deque()
+        self._lock = threading.Lock()
+        self._draining = False
+        #: groups committed, the calls in them, and groups that fell back to one by one
+        self.groups = 0
+        self.grouped_calls = 0
+        self.fallbacks = 0
 
     def _in_session(self, fn: Callable[..., T], *args: Any) -> T:
         if self.app is None:
@@ -60,10 +116,76 @@ class DbRunner:
             return fn(*args)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` on the database thread, awaited without blocking the event loop."""
+        """`fn(*args)` on the database thread, awaited without blocking the event loop; its
+        result only once what it saved is committed."""
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        return await loop.run_in_executor(self.executor, ctx.run, self._in_session, fn, *args)
+        if self.app is None or self.group_size < 2 or not self.app.group_commit:
+            return await loop.run_in_executor(self.executor, ctx.run, self._in_session, fn, *args)
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._queue.append(_Call(fn, args, ctx, loop, future))
+            start, self._draining = not self._draining, True
+        if start:
+            self._submit_drain()
+        return await future
+
+    def _submit_drain(self) -> None:
+        try:
+            self.executor.submit(self._drain)
+        except RuntimeError as exc:  # the executor is shut down: answer what waits
+            with self._lock:
+                calls, self._draining = list(self._queue), False
+                self._queue.clear()
+            for waiting in calls:
+                waiting.settle((False, exc))
+
+    def _drain(self) -> None:
+        """One group per executor job, so consumer batches queued meanwhile get their turn."""
+        with self._lock:
+            count = min(len(self._queue), self.group_size)
+            calls = [self._queue.popleft() for _ in range(count)]
+        try:
+            outcomes = self._run(calls)
+        except BaseException as exc:  # not a command's failure: the group as a whole broke
+            outcomes = [(False, exc)] * len(calls)
+            raise
+        finally:
+            for waiting, outcome in zip(calls, outcomes, strict=True):
+                waiting.settle(outcome)
+            with self._lock:
+                again = self._draining = bool(self._queue)
+            if again:
+                self._submit_drain()
+
+    def _run(self, calls: list[_Call]) -> list[Outcome]:
+        if len(calls) == 1:
+            return [self._one(calls[0])]
+        assert self.app is not None
+        outcomes: list[Outcome] = []
+        with self.app.group() as group:
+            for waiting in calls:
+                try:
+                    outcomes.append(
+                        (True, waiting.context.run(group.run, waiting.fn, *waiting.args))
+                    )
+                except Exception as exc:
+                    outcomes.append((False, exc))
+                if group.spoiled:
+                    break
+            committed = group.commit()
+        if committed:
+            self.groups += 1
+            self.grouped_calls += len(calls)
+            return outcomes
+        self.fallbacks += 1
+        return [self._one(waiting) for waiting in calls]
+
+    def _one(self, waiting: _Call) -> Outcome:
+        try:
+            return True, waiting.context.run(self._in_session, waiting.fn, *waiting.args)
+        except Exception as exc:
+            return False, exc
 
 
 #: Adds a service's servicers to the server; returns their full service names.

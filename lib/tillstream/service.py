@@ -22,6 +22,7 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext
 
 from tillstream import telemetry
@@ -37,6 +38,9 @@ from tillstream.settings import Settings
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[dict[str, Any]], dict[str, Any]]
+
+#: Commands being answered at once, at most; beyond it the subscriptions wait (backpressure).
+MAX_COMMANDS_IN_FLIGHT = 1024
 
 
 class CommandError(Exception):
@@ -92,7 +96,7 @@ class ServiceHost:
         # loop never blocks on the database.
         self.db = ThreadPoolExecutor(1, thread_name_prefix=f"{definition.name}-db")
         #: runs application code on `db`, one session per call: commands and gRPC alike
-        self.db_runner = DbRunner(self.db, definition.app)
+        self.db_runner = DbRunner(self.db, definition.app, group_size=settings.command_group)
         self.reader = ThreadPoolExecutor(1, thread_name_prefix=f"{definition.name}-relay")
         self.relay: Relay | None = None
         self.consumers: list[Consumer] = []
@@ -101,6 +105,10 @@ class ServiceHost:
         self.js: JetStreamContext | None = None
         self.commands_handled = 0
         self.grpc: GrpcServer | None = None
+        #: command subscriptions, and the commands being answered (see `_dispatcher`)
+        self._command_subs: list[NatsSubscription] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._command_slots = asyncio.Semaphore(MAX_COMMANDS_IN_FLIGHT)
 
     async def run(self, stop: asyncio.Event) -> None:
         d = self.definition
@@ -132,9 +140,10 @@ class ServiceHost:
                 self.consumers.append(consumer)
                 tasks.append(asyncio.create_task(consumer.run(stop), name=consumer.durable))
         for command, handler in d.commands.items():
-            await self.nc.subscribe(
-                command_subject(d.name, command), queue=d.name, cb=self._responder(handler)
+            sub = await self.nc.subscribe(
+                command_subject(d.name, command), queue=d.name, cb=self._dispatcher(handler)
             )
+            self._command_subs.append(sub)
         await self.nc.subscribe(f"status.{d.name}", cb=self._status)
         if d.grpc is not None:
             self.grpc = grpc_server_for(d.name, d.grpc, self.db_runner, self.settings)
@@ -143,6 +152,7 @@ class ServiceHost:
         log.info("%s up (pid %d)", d.name, os.getpid())
         await stop.wait()
         log.info("%s stopping", d.name)
+        await self._finish_commands()
         if self.grpc is not None:
             # Before the database thread stops: in-flight calls finish within the grace.
             await self.grpc.stop()
@@ -158,6 +168,43 @@ class ServiceHost:
         if d.app is not None:
             d.app.close()
 
+    def _dispatcher(self, handler: CommandHandler) -> Callable[[Msg], Any]:
+        """The subscription's callback: answers each command in a task of its own.
+
+        Why: a NATS subscription awaits its callback before it takes the next message, so
+        awaiting the answer there made the commands of one subject (every lane's add_line)
+        wait for each other's commit, and never reach the database thread together to be
+        committed as a group. Tasks start in arrival order, and a synchronous handler is
+        queued for the database thread before its task first yields, so commands still
+        reach it in the order they arrived.
+        """
+        respond = self._responder(handler)
+
+        async def dispatch(msg: Msg) -> None:
+            await self._command_slots.acquire()
+            task = asyncio.create_task(respond(msg))
+            self._in_flight.add(task)
+            task.add_done_callback(self._command_done)
+
+        return dispatch
+
+    def _command_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._command_slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("answering a command failed: %r", task.exception())
+
+    async def _finish_commands(self) -> None:
+        """On shutdown: take no more commands, and answer those received (before the
+        database thread and the connection go)."""
+        for sub in self._command_subs:
+            try:
+                await sub.drain()
+            except Exception as exc:  # the connection may already be gone
+                log.debug("command drain: %s", exc)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
     def _responder(self, handler: CommandHandler) -> Callable[[Msg], Any]:
         async def respond(msg: Msg) -> None:
             try:
@@ -165,7 +212,9 @@ class ServiceHost:
                 if not isinstance(payload, dict):
                     raise CommandError("a command is a JSON object", "invalid")
                 with telemetry.span_from(msg.headers or {}, f"command {msg.subject}"):
-                    # One command, one session: aggregates lent without a deep copy.
+                    # One command, one session (or one command of a group committed
+                    # together): aggregates lent without a deep copy; the reply only after
+                    # the commit.
                     if inspect.iscoroutinefunction(handler):
                         # An async handler awaits other services itself (off the database
                         # thread) and runs its database work through the runner.
@@ -211,6 +260,10 @@ class ServiceHost:
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 1),
             "commands_handled": self.commands_handled,
+            # group commit: groups of waiting calls committed together, and fallbacks
+            "command_groups": self.db_runner.groups,
+            "grouped_calls": self.db_runner.grouped_calls,
+            "group_fallbacks": self.db_runner.fallbacks,
             "consumers": consumers,
             "dead_letters": sum(c.stats.dead_lettered for c in self.consumers),
         }

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     consumer_batch: int = 256
     #: Notifications the relay publishes per batch, at most.
     relay_batch: int = 500
+    #: Commands (and gRPC calls) waiting for the database thread committed together, at most
+    #: (group commit, one transaction); 1 commits each on its own.
+    command_group: int = 64
     #: Store the demo runs as.
     demo_store: str = "s001"
     #: gRPC APIs for partners: off altogether when false (tests turn them off).
