@@ -5,11 +5,16 @@ Run with `./tillstream bench edge [--json]` (or `python bench/edge.py`). A hub n
 the five services as processes; the store's agent runs as its own process (`tillstream edge
 run`, which starts the store's leaf nats-server) behind a link the benchmark cuts. Simulated
 lanes ring up `--sales` sales offline through the agent (cash and card), then the link is
-restored and the clock runs until checkout has ingested every one (its SaleCompleted events).
-- catchup_sales_per_s: offline sales ingested per second after the link returns.
+restored and the clock runs until checkout has ingested every one.
+- catchup_sales_per_s: offline sales ingested per second after the link returns. "Ingested"
+  means: in checkout's store and published, i.e. every sale's SaleCompleted (offline=true) is
+  in the hub's CHECKOUT stream, where the other services read it. It does not wait for them.
+- downstream_s: seconds after the link returns until every consumer of the CHECKOUT stream
+  (inventory, analytics, crm, payments) has acked all of it too ("seen by every service").
 - agent_rss_mb: the agent process's peak resident memory (VmHWM), the leaf server apart.
 - sourcing_sales_per_s: how fast the backlog reaches the hub's EDGE stream (the leaf link
   and stream sourcing alone); the gap to catchup_sales_per_s is checkout's ingestion.
+The machine's load matters (all processes share it): note `uptime` next to the numbers.
 Prints numbers; never part of the test suite.
 """
 
@@ -86,6 +91,12 @@ async def completed_in_checkout(hub: Hub) -> int:
         "CHECKOUT", subjects_filter="checkout.*.sale.completed.*"
     )
     return sum((info.state.subjects or {}).values())
+
+
+async def downstream_pending(hub: Hub) -> int:
+    """Messages of the CHECKOUT stream some consumer has not acked yet (all services)."""
+    consumers = await hub.nc.jetstream().consumers_info("CHECKOUT")
+    return sum(int(c.num_pending or 0) + int(c.num_ack_pending or 0) for c in consumers)
 
 
 async def bench(sales: int, lanes: int, workdir: Path) -> dict[str, Any]:
@@ -183,6 +194,15 @@ async def bench(sales: int, lanes: int, workdir: Path) -> dict[str, Any]:
 
             assert await wait_for(caught_up, timeout=600, interval=0.05), "no catch-up"
             catchup_s = time.perf_counter() - restored
+
+            async def seen_downstream() -> bool:
+                return await downstream_pending(hub) == 0
+
+            downstream_s = (
+                time.perf_counter() - restored
+                if await wait_for(seen_downstream, timeout=120, interval=0.05)
+                else None
+            )
             rss = peak_rss_mb(agent.pid)
             await watcher.stop()
         finally:
@@ -196,6 +216,7 @@ async def bench(sales: int, lanes: int, workdir: Path) -> dict[str, Any]:
             "agent_rss_mb": round(rss, 1),
             "offline_sales": sales,
             "catchup_s": round(catchup_s, 2),
+            "downstream_s": round(downstream_s, 2) if downstream_s is not None else None,
             "in_hub_edge_stream_s": round(sourced_at[0], 2) if sourced_at else None,
             "sourcing_sales_per_s": round(sales / sourced_at[0], 1) if sourced_at else None,
             "offline_selling_sales_per_s": round(sales / selling_s, 1),

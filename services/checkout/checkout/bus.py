@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -43,6 +44,7 @@ from checkout.domainmodel import (
     PermissionRequiredError,
     PriceEntry,
     PromotionBook,
+    ReceiptRef,
     Return,
     ReturnError,
     Sale,
@@ -53,6 +55,7 @@ from checkout.domainmodel import (
     ShiftReport,
     TaxTable,
     price_entry_id,
+    receipt_ref_id,
     tax_table_id,
 )
 from checkout.receipts import (
@@ -65,12 +68,14 @@ from checkout.receipts import (
 from tillstream.bus import command_subject, connect
 from tillstream.codec import ReceivedEvent
 from tillstream.commands import integer, refusals, text, uuid
-from tillstream.consumer import Handler, UnitOfWork
+from tillstream.consumer import Delivery, EventSourcedSink, Handler, UnitOfWork
 from tillstream.events.v1 import crm_pb2, edge_pb2, inventory_pb2, payments_pb2
 from tillstream.grpcserver import DbRunner
 from tillstream.service import CommandError, CommandHandler
 
 log = logging.getLogger(__name__)
+
+OFFLINE_SALE_COMPLETED = edge_pb2.OfflineSaleCompleted.DESCRIPTOR.full_name
 
 
 # -- consumers ------------------------------------------------------------------------------
@@ -161,13 +166,16 @@ def on_loyalty_points_redeemed(event: ReceivedEvent, uow: UnitOfWork) -> None:
         _record_tender(uow, msg.sale_id, f"loyalty:{msg.reference}", msg.amount, "loyalty")
 
 
-def on_offline_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+def ingest_offline_sale(
+    event: ReceivedEvent, uow: UnitOfWork, exists: Callable[[UUID], bool]
+) -> None:
     """A sale the store rang up offline: taken as the store computed it, once per sale id (a
-    redelivery or a second copy finds the sale and does nothing); SaleCompleted follows with
-    offline=true."""
+    redelivery or a second copy finds the sale and does nothing); one Ingested event, which
+    the relay publishes as SaleCompleted(offline=true). `exists` says whether an aggregate
+    is in the store (this batch's own additions are checked here)."""
     msg: Any = event.message
     sale_id = UUID(msg.sale_id)
-    if uow.get(sale_id) is not None:
+    if sale_id in uow.aggregates or exists(sale_id):
         return
     currency = msg.currency or msg.total.currency
     sale = Sale.ingest_offline(
@@ -190,7 +198,56 @@ def on_offline_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
         customer_id=msg.customer_id,
     )
     uow.add(sale)
-    settle(uow, sale)
+    # Indexed for returns by receipt number; the first sale to claim a number keeps it (as
+    # `settle` does). An offline sale has no shift, so no drawer to give change from.
+    ref_id = receipt_ref_id(sale.receipt_number)
+    if sale.receipt_number and ref_id not in uow.aggregates and not exists(ref_id):
+        uow.add(ReceiptRef.create(sale.receipt_number, sale.id))
+
+
+def on_offline_sale_completed(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """An offline sale, checked for duplicates by reading its aggregate (see OfflineSaleSink
+    for the batched check the service uses)."""
+    ingest_offline_sale(event, uow, lambda aggregate_id: uow.get(aggregate_id) is not None)
+
+
+def _offline_ids(deliveries: Sequence[Delivery]) -> list[UUID]:
+    """The sale ids and receipt-number index ids a batch of offline sales would create (an
+    unreadable sale id is left to the handler, which refuses it)."""
+    ids: list[UUID] = []
+    for delivery in deliveries:
+        msg: Any = delivery.event.message
+        if delivery.event.event_type != OFFLINE_SALE_COMPLETED:
+            continue
+        try:
+            ids.append(UUID(msg.sale_id))
+        except ValueError:
+            continue
+        if msg.receipt_number:
+            ids.append(receipt_ref_id(msg.receipt_number))
+    return ids
+
+
+class OfflineSaleSink(EventSourcedSink):
+    """The edge subscription's sink. A reconnecting store sends its whole offline backlog at
+    once; the batch's duplicates (sales and receipt numbers already stored) are found with
+    one query before it is applied, not two reads per sale (issue 6)."""
+
+    def __init__(self, app: Checkout) -> None:
+        super().__init__(app, {OFFLINE_SALE_COMPLETED: self._on_offline_sale})
+        self.checkout = app
+        self._stored: set[UUID] = set()
+
+    def apply(self, tracking_name: str, deliveries: Sequence[Delivery]) -> None:
+        # On the database thread, like the apply: nothing is written in between.
+        self._stored = self.checkout.existing(_offline_ids(deliveries))
+        try:
+            super().apply(tracking_name, deliveries)
+        finally:
+            self._stored = set()
+
+    def _on_offline_sale(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
+        ingest_offline_sale(event, uow, self._stored.__contains__)
 
 
 def on_payment_declined(event: ReceivedEvent, uow: UnitOfWork) -> None:
@@ -220,7 +277,7 @@ CRM_HANDLERS: dict[str, Handler] = {
 }
 
 EDGE_HANDLERS: dict[str, Handler] = {
-    edge_pb2.OfflineSaleCompleted.DESCRIPTOR.full_name: on_offline_sale_completed,
+    OFFLINE_SALE_COMPLETED: on_offline_sale_completed,
 }
 
 
@@ -797,7 +854,8 @@ class TenderRouter:
                        "tender": kind}
             reply = await self.forwarder.request("payments", sale["store_id"], "authorize",
                                                  request)
-            approved = reply.get("status") in ("captured", "authorized")
+            # payments answers "approved" for a captured sale (its PaymentOutcome status).
+            approved = reply.get("status") in ("approved", "captured", "authorized")
             payment_id = str(reply.get("payment_id", ""))
         elif kind == "gift_card":
             request = {**common, "operation_key": key, "number": text(body, "number")}

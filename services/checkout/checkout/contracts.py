@@ -41,6 +41,46 @@ def _epoch_ms(moment: datetime) -> int:
     return int(moment.astimezone(UTC).timestamp() * 1000)
 
 
+def _sale_completed(
+    e: Any, sale_id: str, discounts: list[dict[str, Any]], offline: bool
+) -> checkout_pb2.SaleCompleted:
+    """SaleCompleted from a Completed event or (offline sales) an Ingested one."""
+    return checkout_pb2.SaleCompleted(
+        sale_id=sale_id,
+        store_id=e.store_id,
+        lane_id=e.lane_id,
+        cashier_id=e.cashier_id,
+        lines=[_sale_line(line, e.currency) for line in e.lines],
+        total=_money(e.total_minor, e.currency),
+        tenders=_tenders(e.tenders, e.currency),
+        customer_id=e.customer_id,
+        completed_at_ms=_epoch_ms(e.completed_at),
+        subtotal=_money(e.subtotal_minor, e.currency),
+        discount_total=_money(e.discount_minor, e.currency),
+        tax_total=_money(e.tax_minor, e.currency),
+        taxes=[
+            checkout_pb2.SaleTax(
+                tax_class=t["tax_class"], name=t["name"], rate_bp=t["rate_bp"],
+                included=t["mode"] == "inclusive",
+                taxable=_money(t["taxable_minor"], e.currency),
+                amount=_money(t["amount_minor"], e.currency),
+            )
+            for t in e.taxes
+        ],
+        discounts=[
+            checkout_pb2.SaleDiscount(
+                label=d["label"], kind=d["kind"], line_no=d["line_no"],
+                promotion_id=d["promotion_id"],
+                amount=_money(d["amount_minor"], e.currency),
+            )
+            for d in discounts
+        ],
+        change=_money(e.change_minor, e.currency),
+        receipt_number=e.receipt_number,
+        offline=offline,
+    )
+
+
 class CheckoutContracts:
     """Maps Sale and Shift events to checkout's integration events; PriceEntry, Cashier and
     LaneState events stay private (a Cashier's event holds the PIN's hash)."""
@@ -69,40 +109,11 @@ class CheckoutContracts:
                 sale_id=sale_id, store_id=e.store_id, customer_id=e.customer_id,
             ))
         if isinstance(e, Sale.Completed):
-            return self._event(e, "completed", checkout_pb2.SaleCompleted(
-                sale_id=sale_id,
-                store_id=e.store_id,
-                lane_id=e.lane_id,
-                cashier_id=e.cashier_id,
-                lines=[_sale_line(line, e.currency) for line in e.lines],
-                total=_money(e.total_minor, e.currency),
-                tenders=_tenders(e.tenders, e.currency),
-                customer_id=e.customer_id,
-                completed_at_ms=_epoch_ms(e.completed_at),
-                subtotal=_money(e.subtotal_minor, e.currency),
-                discount_total=_money(e.discount_minor, e.currency),
-                tax_total=_money(e.tax_minor, e.currency),
-                taxes=[
-                    checkout_pb2.SaleTax(
-                        tax_class=t["tax_class"], name=t["name"], rate_bp=t["rate_bp"],
-                        included=t["mode"] == "inclusive",
-                        taxable=_money(t["taxable_minor"], e.currency),
-                        amount=_money(t["amount_minor"], e.currency),
-                    )
-                    for t in e.taxes
-                ],
-                discounts=[
-                    checkout_pb2.SaleDiscount(
-                        label=d["label"], kind=d["kind"], line_no=d["line_no"],
-                        promotion_id=d["promotion_id"],
-                        amount=_money(d["amount_minor"], e.currency),
-                    )
-                    for d in e.discounts
-                ],
-                change=_money(e.change_minor, e.currency),
-                receipt_number=e.receipt_number,
-                offline=e.offline,
-            ))
+            return self._event(e, "completed", _sale_completed(e, sale_id, e.discounts,
+                                                               e.offline))
+        if isinstance(e, Sale.Ingested):
+            # An offline sale, created complete: the same SaleCompleted a Completed makes.
+            return self._event(e, "completed", _sale_completed(e, sale_id, [], True))
         if isinstance(e, Sale.Voided):
             return self._event(e, "voided", checkout_pb2.SaleVoided(
                 sale_id=sale_id, store_id=e.store_id, lane_id=e.lane_id,

@@ -280,6 +280,38 @@ class Sale(Aggregate):
             state["receipt_number"] = ""
             state["offline"] = False
 
+    class Ingested(Aggregate.Created):
+        """A sale the store rang up offline, as the store computed it: created complete in one
+        event (no open/line/tender events to write, read back and relay), published as
+        SaleCompleted(offline=true)."""
+
+        store_id: str
+        lane_id: str
+        cashier_id: str
+        currency: str
+        customer_id: str
+        completed_at: datetime
+        total_minor: int
+        lines: list[dict[str, Any]]
+        tenders: list[dict[str, Any]]
+        subtotal_minor: int
+        discount_minor: int
+        tax_minor: int
+        taxes: list[dict[str, Any]]
+        change_minor: int
+        receipt_number: str
+
+        def apply(self, aggregate: Any) -> None:
+            # Created.mutate ran __init__ with the fields it takes (an open sale, no shift).
+            aggregate._take_completion(
+                completed_at=self.completed_at, customer_id=self.customer_id,
+                total_minor=self.total_minor, lines=self.lines, tenders=self.tenders,
+                subtotal_minor=self.subtotal_minor, discount_minor=self.discount_minor,
+                tax_minor=self.tax_minor, taxes=self.taxes, discounts=[],
+                change_minor=self.change_minor, receipt_number=self.receipt_number,
+                offline=True,
+            )
+
     class Voided(Aggregate.Event):
         voided_at: datetime
         store_id: str
@@ -728,8 +760,9 @@ class Sale(Aggregate):
         taxes: list[dict[str, Any]], receipt_number: str, completed_at: datetime,
         customer_id: str = "",
     ) -> Sale:
-        """A sale the edge agent rang up offline, taken as the store computed it: opened and
-        completed at once (offline), so returns and reports see it like any other."""
+        """A sale the edge agent rang up offline, taken as the store computed it: created
+        completed (offline) by one Ingested event, so returns and reports see it like any
+        other."""
         cls.check_open(store_id, lane_id, cashier_id, currency)
         if not lines:
             raise InvalidLineError("an offline sale has lines")
@@ -743,17 +776,13 @@ class Sale(Aggregate):
         for t in tenders:
             if t["kind"] not in TENDER_KINDS or not t["payment_id"]:
                 raise InvalidTenderError(f"bad offline tender {t!r}")
-        sale = cls(id=sale_id, store_id=store_id, lane_id=lane_id, cashier_id=cashier_id,
-                   currency=currency, shift_id="")
-        sale._completed(
-            completed_at=completed_at, store_id=store_id, lane_id=lane_id,
+        return cls._create(
+            cls.Ingested, id=sale_id, store_id=store_id, lane_id=lane_id,
             cashier_id=cashier_id, currency=currency, customer_id=customer_id,
-            total_minor=total_minor, lines=lines, tenders=tenders,
+            completed_at=completed_at, total_minor=total_minor, lines=lines, tenders=tenders,
             subtotal_minor=subtotal_minor, discount_minor=discount_minor, tax_minor=tax_minor,
-            taxes=taxes, discounts=[], change_minor=change_minor,
-            receipt_number=receipt_number, offline=True,
+            taxes=taxes, change_minor=change_minor, receipt_number=receipt_number,
         )
-        return sale
 
     @event(PaymentRecorded)
     def _payment_recorded(self, payment_id: str, amount_minor: int, tender: str) -> None:
@@ -772,6 +801,22 @@ class Sale(Aggregate):
         change_minor: int = 0, receipt_number: str = "", offline: bool = False,
     ) -> None:
         # The event carries the whole sale as completed: it is what SaleCompleted publishes.
+        self._take_completion(
+            completed_at=completed_at, customer_id=customer_id, total_minor=total_minor,
+            lines=lines, tenders=tenders, subtotal_minor=subtotal_minor,
+            discount_minor=discount_minor, tax_minor=tax_minor, taxes=taxes,
+            discounts=discounts, change_minor=change_minor, receipt_number=receipt_number,
+            offline=offline,
+        )
+
+    def _take_completion(
+        self, completed_at: datetime, customer_id: str, total_minor: int,
+        lines: list[dict[str, Any]], tenders: list[dict[str, Any]], subtotal_minor: int,
+        discount_minor: int, tax_minor: int, taxes: list[dict[str, Any]],
+        discounts: list[dict[str, Any]], change_minor: int, receipt_number: str,
+        offline: bool,
+    ) -> None:
+        """State of a completed sale, from a Completed event or (offline) an Ingested one."""
         self.status = COMPLETED
         self.completed_at = completed_at
         self._summary = {

@@ -9,11 +9,11 @@ from checkout.api import grpc_api
 from checkout.application import Checkout
 from checkout.bus import (
     CRM_HANDLERS,
-    EDGE_HANDLERS,
     INVENTORY_HANDLERS,
     PAYMENTS_HANDLERS,
     CheckoutCommands,
     Forwarder,
+    OfflineSaleSink,
     TenderRouter,
 )
 from checkout.contracts import SERVICE, CheckoutContracts
@@ -68,7 +68,7 @@ def build(settings: Settings) -> ServiceDefinition:
             ),
             # Sales the stores rang up while checkout was unreachable.
             "edge": Subscription(
-                EventSourcedSink(app, EDGE_HANDLERS), ("sale.offline_completed",)
+                OfflineSaleSink(app), ("sale.offline_completed",)
             ),
         },
         commands={**commands.handlers(), "tender": router.tender},  # type: ignore[dict-item]

@@ -627,7 +627,7 @@ class TestOfflineIngest:
         view = commands.get_sale({"sale_id": str(sale_id)})
         assert view["status"] == "completed" and view["offline"] is True
         assert view["total_minor"] == 500 and view["change_minor"] == 500
-        [event] = published(app, Sale.Completed)
+        [event] = published(app, Sale.Ingested)  # offline: created complete
         message: Any = event.message
         assert message.offline and message.receipt_number == "s001-l3-77"
         assert message.change.amount_minor == 500
