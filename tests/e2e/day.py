@@ -118,6 +118,13 @@ class SaleRecord:
     change_minor: int = 0
     status: str = "open"
     receipt_number: str = ""
+    asked: dict[str, int] = field(default_factory=dict)  # tender requests per kind
+
+    def next_key(self, kind: str) -> str:
+        """The lane's key of the sale's next tender of `kind` ("card-1", "card-2"): per sale,
+        the same keys recur in every sale (checkout scopes every tender key by its sale)."""
+        self.asked[kind] = self.asked.get(kind, 0) + 1
+        return f"{kind}-{self.asked[kind]}"
 
     @property
     def total_minor(self) -> int:
@@ -226,7 +233,7 @@ class Till:
             "sale_id": sale.sale_id,
             "kind": "cash",
             "amount_minor": amount_minor,
-            "idempotency_key": f"cash-{sum(kind == 'cash' for kind, _ in sale.tenders) + 1}",
+            "idempotency_key": sale.next_key("cash"),
         }
         reply = await self.checkout("tender", body)
         if retried:
@@ -240,61 +247,61 @@ class Till:
             assert reply["sale_status"] == "open" and reply["due_minor"] == due - amount_minor
         return reply
 
+    async def forwarded(self, sale: SaleRecord, body: dict[str, Any]) -> dict[str, Any]:
+        """A tender checkout forwards to payments or crm, under the sale's next key of its
+        kind; sent twice (a lane that lost the answer): the retry gets the first answer."""
+        body = {"sale_id": sale.sale_id, "idempotency_key": sale.next_key(body["kind"]), **body}
+        reply = await self.checkout("tender", body)
+        assert await self.checkout("tender", body) == reply
+        return reply
+
+    async def retried_after_counted(
+        self, sale: SaleRecord, body: dict[str, Any], reply: dict[str, Any]
+    ) -> None:
+        """Once checkout counted the tender (even completed the sale), the same request
+        again still gets the first answer, and nothing is counted twice."""
+        key = f"{body['kind']}-{sale.asked[body['kind']]}"
+        again = await self.checkout(
+            "tender", {"sale_id": sale.sale_id, "idempotency_key": key, **body}
+        )
+        assert again == reply, (again, reply)
+        view = await self.view(sale)
+        assert view["paid_minor"] == sum(amount for _, amount in sale.tenders), view
+
     async def card(self, sale: SaleRecord, amount_minor: int, outcome: str = "approve") -> bool:
         """A card tender through payments (ISO 8583 to the acquirer simulator); approved or
         declined as the test card's range says. Waits until checkout counted it."""
         pan, expiry = test_card(self.rng, outcome)
-        reply = await self.checkout(
-            "tender",
-            {
-                "sale_id": sale.sale_id,
-                "kind": "card",
-                "amount_minor": amount_minor,
-                "idempotency_key": uuid4().hex,
-                "pan": pan,
-                "expiry": expiry,
-            },
-        )
+        body = {"kind": "card", "amount_minor": amount_minor, "pan": pan, "expiry": expiry}
+        reply = await self.forwarded(sale, body)
         approved = reply["status"] == "approved"
         assert approved == (outcome == "approve"), reply
         if approved:
             sale.tenders.append(("card", amount_minor))
             sale.card_payment_ids.append(reply["payment_id"])
             await self.wait_paid(sale)
+            await self.retried_after_counted(sale, body, reply)
         else:
             sale.declined += 1
             assert reply["response_code"] == outcome, reply
         return approved
 
     async def gift_card(self, sale: SaleRecord, number: str, amount_minor: int) -> None:
-        reply = await self.checkout(
-            "tender",
-            {
-                "sale_id": sale.sale_id,
-                "kind": "gift_card",
-                "amount_minor": amount_minor,
-                "idempotency_key": uuid4().hex,
-                "number": number,
-            },
-        )
+        body = {"kind": "gift_card", "amount_minor": amount_minor, "number": number}
+        reply = await self.forwarded(sale, body)
         assert reply["status"] == "approved", reply
         sale.tenders.append(("gift_card", amount_minor))
         await self.wait_paid(sale)
+        await self.retried_after_counted(sale, body, reply)
 
     async def points(self, sale: SaleRecord, amount_minor: int) -> None:
         """Loyalty points as a tender (crm redeems them for the sale's customer)."""
-        reply = await self.checkout(
-            "tender",
-            {
-                "sale_id": sale.sale_id,
-                "kind": "loyalty",
-                "amount_minor": amount_minor,
-                "idempotency_key": uuid4().hex,
-            },
-        )
+        body = {"kind": "loyalty", "amount_minor": amount_minor}
+        reply = await self.forwarded(sale, body)
         assert reply["status"] == "approved", reply
         sale.tenders.append(("loyalty", amount_minor))
         await self.wait_paid(sale)
+        await self.retried_after_counted(sale, body, reply)
 
     @property
     def completed(self) -> list[SaleRecord]:

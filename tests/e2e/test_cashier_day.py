@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -177,6 +178,8 @@ class LaneDay:
     z_report: dict[str, Any] = field(default_factory=dict)
     counted_minor: int = 0
     refusals: dict[str, str] = field(default_factory=dict)
+    #: sale id -> (points earned, balance after) as crm reported them right after the sale
+    crm_points: dict[str, tuple[int, int]] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(4))
 
     @property
@@ -261,11 +264,13 @@ async def sell_the_morning(day: LaneDay) -> None:
     await till.cash(day.first, 25_00)
     assert day.first.change_minor == 4_02
 
-    async def earned() -> None:
+    async def earned(balance: int) -> int:
         points = await bus.ask("crm", "loyalty", {"customer_id": day.customer_id})
-        assert points["balance"] == day.first.total_minor // 100, points
+        assert points["balance"] == balance, points
+        return int(points["balance"])
 
-    await eventually(earned)
+    reported = await eventually(lambda: earned(day.first.total_minor // 100))
+    day.crm_points[day.first.sale_id] = (day.first.total_minor // 100, reported)
     # 5: a declined card, then cash.
     sale = await till.ring_up([("DAY-WINE", 1)])
     await till.card(sale, sale.total_minor, outcome="51")
@@ -279,6 +284,8 @@ async def sell_the_morning(day: LaneDay) -> None:
     day.redeeming_sale = await till.ring_up([("DAY-BREAD", 4), ("DAY-COFFEE", 1)], day.customer_id)
     await till.points(day.second, 20)
     await till.cash(day.second, round_up(day.second.due_minor))
+    reported = await eventually(lambda: earned(reported - 20 + day.second.total_minor // 100))
+    day.crm_points[day.second.sale_id] = (day.second.total_minor // 100, reported)
     # 8-9: a basket parked while the next customer is served, then resumed and paid.
     parked = await till.ring_up([("DAY-WINE", 2)])
     await till.checkout("suspend", {"sale_id": parked.sale_id})
@@ -520,6 +527,21 @@ async def test_drawer_expected_counted_and_variance(day: LaneDay) -> None:
     assert sum(int(d) * n for d, n in z["counted"].items()) == day.counted_minor
 
 
+async def receipt_shows_points(
+    bus: Bus, sale_id: str, points: int, balance: int, copy: bool
+) -> None:
+    """The sale's receipt (a reprint when `copy`) has the points earned and the balance."""
+    printed = await bus.ask("checkout", "receipt", {"sale_id": sale_id, "copy": copy})
+    lines = printed["text"].splitlines()
+    assert any(ln.startswith("Points earned") and ln.split()[-1] == str(points) for ln in lines), (
+        printed["text"]
+    )
+    assert any(
+        ln.startswith("Loyalty points balance") and ln.split()[-1] == str(balance) for ln in lines
+    ), printed["text"]
+    assert ("COPY" in printed["text"]) == copy
+
+
 async def test_receipts_for_every_sale_and_the_return(day: LaneDay, running: Running) -> None:
     bus = Bus(running.nc, STORE)
     for sale in day.till.completed:
@@ -546,6 +568,22 @@ async def test_receipts_for_every_sale_and_the_return(day: LaneDay, running: Run
         assert ret["receipt_number"] in html["html"] and total in html["html"]
     copy = await bus.ask("checkout", "receipt", {"sale_id": day.first.sale_id, "copy": True})
     assert "COPY" in copy["text"]
+    # The loyalty customer's receipts (and reprints) show the points earned and the balance
+    # crm reported after each sale; the other sales' receipts have no loyalty lines.
+    for sale in day.till.completed:
+        body = {"sale_id": sale.sale_id}
+        if sale.sale_id not in day.crm_points:
+            printed = await bus.ask("checkout", "receipt", body)
+            assert "Loyalty points balance" not in printed["text"]
+            continue
+        points, balance = day.crm_points[sale.sale_id]
+        for copy_flag in (False, True):
+            # crm's LoyaltyPointsEarned reaches checkout on its own schedule.
+            await eventually(
+                partial(receipt_shows_points, bus, sale.sale_id, points, balance, copy_flag)
+            )
+        html = await bus.ask("checkout", "receipt", {**body, "format": "html"})
+        assert "Loyalty points balance" in html["html"] and str(balance) in html["html"]
     printed = await bus.ask(
         "checkout", "receipt", {"sale_id": day.first.sale_id, "format": "escpos"}
     )

@@ -173,6 +173,9 @@ class SaleView:
     tax_minor: int = 0
     taxes: list[dict[str, Any]] = field(default_factory=list)
     discounts: list[dict[str, Any]] = field(default_factory=list)
+    #: points crm credited for the sale and the customer's balance after (None until known)
+    loyalty_points: int | None = None
+    loyalty_balance: int | None = None
 
 
 def _pricing_view(sale: Sale) -> dict[str, Any]:
@@ -435,6 +438,8 @@ class Checkout(ServiceApplication):
             tax_minor=priced["tax_minor"],
             taxes=priced["taxes"],
             discounts=priced["discounts"],
+            loyalty_points=sale.loyalty_points,
+            loyalty_balance=sale.loyalty_balance,
         )
 
     def list_sales(
@@ -641,11 +646,20 @@ class Checkout(ServiceApplication):
         self.save(*uow.aggregates.values())
         return self._tender_result(sale, tender.payment_id)
 
-    def check_tender(self, sale_id: UUID, kind: str, amount_minor: int) -> SaleView:
-        """Whether the sale takes this tender now (before asking payments or crm); the sale."""
+    def check_tender(
+        self, sale_id: UUID, kind: str, amount_minor: int, key: str = ""
+    ) -> tuple[SaleView, bool]:
+        """Whether the sale takes this tender now (before asking payments or crm): the sale,
+        and whether it is a retry of a tender already forwarded under `key` (recorded, so a
+        retry is forwarded again even once the sale counts it or is completed)."""
         sale = self._sale(sale_id)
-        sale.check_tender(kind, amount_minor)
-        return self.get_sale(sale_id)
+        if not key:
+            sale.check_tender(kind, amount_minor)
+            return self.get_sale(sale_id), False
+        retry = sale.request_tender(key, kind, amount_minor)
+        if not retry:
+            self.save(sale)
+        return self.get_sale(sale_id), retry
 
     # -- void, suspend, resume --------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""Checkout on the bus: upstream event handlers and the lanes' request/reply commands."""
+"""Checkout on the bus: upstream event handlers and the lanes' request/reply commands.
+
+Tender idempotency keys are per sale, for every kind: a lane may use "card-1" or "cash-1"
+in every sale. Checkout forwards `<sale_id>:<key>` to payments and crm (`forwarded_key`)."""
 
 from __future__ import annotations
 
@@ -250,6 +253,24 @@ class OfflineSaleSink(EventSourcedSink):
         ingest_offline_sale(event, uow, self._stored.__contains__)
 
 
+def on_loyalty_points_earned(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    """Points crm credited for a sale, and the customer's balance after: kept on the sale for
+    its receipts (the first copy counts; a redelivery changes nothing). Points earned with no
+    sale, or for a sale checkout does not hold (another system's), are crm's business alone:
+    a receipt without the line is the worst that follows, not worth a dead letter."""
+    msg: Any = event.message
+    if not msg.sale_id:
+        return
+    try:
+        sale = uow.get(UUID(msg.sale_id))
+    except ValueError:
+        sale = None
+    if not isinstance(sale, Sale):
+        log.info("points earned for sale %s, which checkout does not hold", msg.sale_id)
+        return
+    sale.record_loyalty(msg.customer_id, msg.points, msg.balance)
+
+
 def on_payment_declined(event: ReceivedEvent, uow: UnitOfWork) -> None:
     """A declined payment is noted on its sale; the lane asks for another tender."""
     msg: Any = event.message
@@ -274,6 +295,7 @@ PAYMENTS_HANDLERS: dict[str, Handler] = {
 
 CRM_HANDLERS: dict[str, Handler] = {
     crm_pb2.LoyaltyPointsRedeemed.DESCRIPTOR.full_name: on_loyalty_points_redeemed,
+    crm_pb2.LoyaltyPointsEarned.DESCRIPTOR.full_name: on_loyalty_points_earned,
 }
 
 EDGE_HANDLERS: dict[str, Handler] = {
@@ -373,14 +395,18 @@ class CheckoutCommands:
         return tender_reply(sale_id, result)
 
     def check_tender(self, body: dict[str, Any]) -> dict[str, Any]:
-        """{sale_id, kind, amount_minor} -> the sale's store, lane, currency and customer, if
-        it takes this tender now (used by the tender router before it asks payments/crm)."""
+        """{sale_id, kind, amount_minor, idempotency_key?} -> the sale's store, lane,
+        currency and customer, and `retry`, if it takes this tender now (used by the tender
+        router before it asks payments/crm). With the key the request is recorded on the
+        sale: the same key again is a retry (forwarded again, whatever the sale's state), the
+        same key for another kind or amount a "conflict"."""
         sale_id = uuid(body, "sale_id")
+        key = _optional_text(body, "idempotency_key")
         with sale_refusals:
-            view = self.app.check_tender(sale_id, text(body, "kind"),
-                                         integer(body, "amount_minor"))
+            view, retry = self.app.check_tender(sale_id, text(body, "kind"),
+                                                integer(body, "amount_minor"), key)
         return {"store_id": view.store_id, "lane_id": view.lane_id,
-                "currency": view.currency, "customer_id": view.customer_id}
+                "currency": view.currency, "customer_id": view.customer_id, "retry": retry}
 
     def void(self, body: dict[str, Any]) -> dict[str, Any]:
         """{sale_id, reason, supervisor_id?, supervisor_pin?} -> {sale_id, status, tenders,
@@ -645,6 +671,8 @@ class CheckoutCommands:
             "tax_minor": view.tax_minor,
             "taxes": view.taxes,
             "discounts": view.discounts,
+            "loyalty_points": view.loyalty_points,
+            "loyalty_balance": view.loyalty_balance,
         }
 
     def receipt(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -825,11 +853,30 @@ class Forwarder:
 PASSED_ON = ("invalid", "not_found", "conflict", "unavailable", "internal")
 
 
+def forwarded_key(sale_id: UUID, key: str) -> str:
+    """The idempotency key checkout forwards to payments or crm for a lane's tender key.
+
+    Every tender key is scoped to its sale: lanes number their tenders per sale ("card-1",
+    "cash-1" in every sale), and payments and crm scope keys per store (or globally), so the
+    key they get is `<sale_id>:<key>`. A retry of the same tender under the same key in the
+    same sale forwards the same key, and gets the first answer; the same key in another sale
+    is another tender. The ids payments and crm give the tender follow from it: a gift card
+    tender's id is the forwarded key (GiftCardRedeemed.operation_key), a loyalty tender's
+    `loyalty:<forwarded key>` (LoyaltyPointsRedeemed.reference); a card's is payments'
+    payment_id (PaymentCaptured carries it with the sale id). Cash never leaves checkout:
+    its tender id is `cash:<key>` on the sale, per sale by construction."""
+    return f"{sale_id}:{key}"
+
+
 class TenderRouter:
     """The `tender` command and gRPC Tender: routes by kind. Cash is taken in checkout at once;
     card and wallet go to payments' `authorize`, gift cards to `redeem_gift_card`, loyalty to
     crm's `redeem_points`. The answer is approved or declined; the sale completes later, when
-    the PaymentCaptured, GiftCardRedeemed or LoyaltyPointsRedeemed event arrives."""
+    the PaymentCaptured, GiftCardRedeemed or LoyaltyPointsRedeemed event arrives.
+
+    Tender keys are per sale (see `forwarded_key`); the request is recorded on the sale
+    before it is forwarded, so a retry under the same key is forwarded again (and answered
+    by payments or crm with the first answer) even after the sale counted it or completed."""
 
     def __init__(self, commands: CheckoutCommands, forwarder: Forwarder) -> None:
         self.commands = commands
@@ -844,35 +891,50 @@ class TenderRouter:
         key = text(body, "idempotency_key")
         if kind == "cash":
             return await db.call(self.commands.tender_cash, body)
+        # Read before the request is recorded: a bad card or gift card field is refused
+        # without leaving a request behind.
+        details = self._details(kind, body)
         sale = await db.call(self.commands.check_tender,
-                             {"sale_id": str(sale_id), "kind": kind, "amount_minor": amount})
+                             {"sale_id": str(sale_id), "kind": kind, "amount_minor": amount,
+                              "idempotency_key": key})
+        scoped = forwarded_key(sale_id, key)
         common = {"store_id": sale["store_id"], "sale_id": str(sale_id),
                   "amount_minor": amount, "currency": sale["currency"]}
         if kind in ("card", "wallet"):
-            request = {**common, "idempotency_key": key, "pan": text(body, "pan"),
-                       "expiry": text(body, "expiry"), "lane_id": sale["lane_id"],
-                       "tender": kind}
+            request = {**common, "idempotency_key": scoped, **details,
+                       "lane_id": sale["lane_id"], "tender": kind}
             reply = await self.forwarder.request("payments", sale["store_id"], "authorize",
                                                  request)
-            # payments answers "approved" for a captured sale (its PaymentOutcome status).
-            approved = reply.get("status") in ("approved", "captured", "authorized")
+            # payments' authorize answers "approved" for a captured sale (PaymentOutcome).
+            approved = reply.get("status") == "approved"
             payment_id = str(reply.get("payment_id", ""))
         elif kind == "gift_card":
-            request = {**common, "operation_key": key, "number": text(body, "number")}
+            request = {**common, "operation_key": scoped, **details}
             reply = await self.forwarder.request("payments", sale["store_id"],
                                                  "redeem_gift_card", request)
             approved = bool(reply.get("ok"))
-            payment_id = key
+            payment_id = scoped
         else:  # loyalty (check_tender refused unknown kinds)
-            customer = _optional_text(body, "customer_id") or sale["customer_id"]
+            customer = details.get("customer_id") or sale["customer_id"]
             if not customer:
                 raise CommandError("a loyalty tender needs a customer on the sale", "invalid")
-            request = {**common, "customer_id": customer, "idempotency_key": key}
+            request = {**common, "customer_id": customer, "idempotency_key": scoped}
             reply = await self.forwarder.request("crm", sale["store_id"], "redeem_points",
                                                  request)
             approved = reply.get("status") == "approved"
-            payment_id = f"loyalty:{key}"
+            payment_id = f"loyalty:{scoped}"
         return self._answer(sale_id, kind, amount, payment_id, approved, reply)
+
+    @staticmethod
+    def _details(kind: str, body: dict[str, Any]) -> dict[str, str]:
+        """The kind's own fields of a tender request (checked before anything is recorded)."""
+        if kind in ("card", "wallet"):
+            return {"pan": text(body, "pan"), "expiry": text(body, "expiry")}
+        if kind == "gift_card":
+            return {"number": text(body, "number")}
+        if kind == "loyalty":
+            return {"customer_id": _optional_text(body, "customer_id")}
+        return {}
 
     @staticmethod
     def _answer(

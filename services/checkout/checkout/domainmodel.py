@@ -348,6 +348,22 @@ class Sale(Aggregate):
         currency: str
         response_code: str
 
+    class TenderRequested(Aggregate.Event):
+        """A card, wallet, gift card or loyalty tender the lane asked for under `key`, before
+        checkout forwarded it to payments or crm (a retry under the key is forwarded again,
+        and payments or crm answer it with the first answer)."""
+
+        key: str
+        kind: str
+        amount_minor: int
+
+    class LoyaltyRecorded(Aggregate.Event):
+        """What crm credited the sale's customer for it, and their balance after."""
+
+        customer_id: str
+        points: int
+        balance: int
+
     @event(Opened)
     def __init__(
         self, id: UUID, store_id: str, lane_id: str, cashier_id: str, currency: str,
@@ -383,6 +399,11 @@ class Sale(Aggregate):
         #: payment_id -> amount refunded so far
         self.refunded: dict[str, int] = {}
         self.return_ids: set[str] = set()
+        #: lane key -> (kind, amount_minor) of the tenders forwarded to payments or crm
+        self.requested: dict[str, tuple[str, int]] = {}
+        #: points crm credited for this sale and the balance after (None until known)
+        self.loyalty_points: int | None = None
+        self.loyalty_balance: int | None = None
 
     @staticmethod
     def check_open(store_id: str, lane_id: str, cashier_id: str, currency: str) -> None:
@@ -1011,6 +1032,46 @@ class Sale(Aggregate):
         response_code: str,
     ) -> None:
         self.declines[payment_id] = response_code
+
+    def request_tender(self, key: str, kind: str, amount_minor: int) -> bool:
+        """Note a tender to forward to payments or crm under the lane's key; True when it is
+        a retry (the same key, kind and amount again), which skips the guards: the sale may
+        already count it, and payments or crm answer a retry with their first answer. The
+        same key for another kind or amount is a LineConflictError."""
+        if not isinstance(key, str) or not key:
+            raise InvalidTenderError("a tender needs an idempotency key")
+        known = self.requested.get(key)
+        if known is not None:
+            if known != (kind, amount_minor):
+                raise LineConflictError(
+                    f"tender key {key} was a {known[0]} tender of {known[1]}"
+                )
+            return True
+        if kind == CASH:
+            raise InvalidTenderError("cash is taken by the sale itself, not forwarded")
+        self.check_tender(kind, amount_minor)
+        self._tender_requested(key=key, kind=kind, amount_minor=amount_minor)
+        return False
+
+    @event(TenderRequested)
+    def _tender_requested(self, key: str, kind: str, amount_minor: int) -> None:
+        self.requested[key] = (kind, amount_minor)
+
+    def record_loyalty(self, customer_id: str, points: int, balance: int) -> bool:
+        """Note the points crm credited for this sale and the balance after, for the receipt.
+        Once per sale: a redelivery (or any later copy) changes nothing; False then."""
+        if self.loyalty_balance is not None:
+            return False
+        for name, value in (("points", points), ("balance", balance)):
+            if not _is_int(value) or value < 0:
+                raise SaleError(f"loyalty {name} is a non-negative integer, not {value!r}")
+        self._loyalty_recorded(customer_id=customer_id, points=points, balance=balance)
+        return True
+
+    @event(LoyaltyRecorded)
+    def _loyalty_recorded(self, customer_id: str, points: int, balance: int) -> None:
+        self.loyalty_points = points
+        self.loyalty_balance = balance
 
 
 def price_entry_id(sku: str) -> UUID:

@@ -64,7 +64,8 @@ def build(settings: Settings) -> ServiceDefinition:
                 ("payment.captured", "payment.declined", "gift_card.redeemed"),
             ),
             "crm": Subscription(
-                EventSourcedSink(app, CRM_HANDLERS), ("loyalty.points_redeemed",)
+                EventSourcedSink(app, CRM_HANDLERS),
+                ("loyalty.points_redeemed", "loyalty.points_earned"),
             ),
             # Sales the stores rang up while checkout was unreachable.
             "edge": Subscription(

@@ -185,6 +185,8 @@ class Receipt:
     discounts: tuple[DiscountLine, ...] = ()
     customer_id: str = ""
     loyalty_balance: int | None = None
+    #: points earned by this sale (printed with the balance, once crm has reported them)
+    loyalty_points: int | None = None
     copy: bool = False
     offline: bool = False
 
@@ -242,6 +244,7 @@ class Receipt:
         taxes: Sequence[TaxLine] = (),
         discounts: Sequence[DiscountLine] = (),
         loyalty_balance: int | None = None,
+        loyalty_points: int | None = None,
         copy: bool = False,
         offline: bool = False,
     ) -> Receipt:
@@ -249,6 +252,8 @@ class Receipt:
 
         `names` maps SKUs to product names (a line without one prints its SKU only). Tender
         dicts may carry a `masked_pan` (card number); it is masked again here regardless.
+        The loyalty points and balance are the view's (what crm reported for the sale)
+        unless given.
         """
         if view.status != COMPLETED:
             raise ReceiptError(f"sale {view.sale_id} is {view.status}, not completed")
@@ -284,7 +289,8 @@ class Receipt:
             taxes=tuple(taxes),
             discounts=tuple(discounts),
             customer_id=view.customer_id,
-            loyalty_balance=loyalty_balance,
+            loyalty_balance=view.loyalty_balance if loyalty_balance is None else loyalty_balance,
+            loyalty_points=view.loyalty_points if loyalty_points is None else loyalty_points,
             copy=copy,
             offline=offline,
         )
@@ -302,7 +308,9 @@ def receipt_for_sale(
     """The receipt of a completed sale in `app`: its view, completion time and product names.
 
     Raises SaleNotFoundError for an unknown sale and ReceiptError for one not completed.
-    Product names are the price replica's current ones (the sale records SKUs only).
+    Product names are the price replica's current ones (the sale records SKUs only). The
+    points earned and balance are on it once crm has reported them (LoyaltyPointsEarned);
+    a receipt printed before then has no loyalty lines.
     """
     view = app.get_sale(sale_id)
     sale = app.get_or_none(sale_id)
@@ -427,6 +435,8 @@ def _layout(receipt: Receipt, width: int) -> _Layout:
         out.pair("Change", money(receipt.change_minor))
     if receipt.loyalty_balance is not None:
         out.rule()
+        if receipt.loyalty_points is not None:
+            out.pair("Points earned", str(receipt.loyalty_points))
         out.pair("Loyalty points balance", str(receipt.loyalty_balance))
     out.rule()
     out.center("Sale id (for returns)")
@@ -545,6 +555,8 @@ def render_html(receipt: Receipt) -> str:
     if receipt.change_minor:
         parts.append(row("Change", money(receipt.change_minor)))
     if receipt.loyalty_balance is not None:
+        if receipt.loyalty_points is not None:
+            parts.append(row("Points earned", str(receipt.loyalty_points)))
         parts.append(row("Loyalty points balance", str(receipt.loyalty_balance)))
     parts.append("</table></section>")
     parts.append(

@@ -214,7 +214,7 @@ class TestCheckoutCommands:
                        "net_minor": 199, "tax_minor": 0, "gross_minor": 199}],
             "tenders": [], "change_minor": 0, "receipt_number": "", "offline": False,
             "subtotal_minor": 199, "discount_minor": 0, "tax_minor": 0, "taxes": [],
-            "discounts": [],
+            "discounts": [], "loyalty_points": None, "loyalty_balance": None,
         }
         json.dumps(view)  # the reply is plain JSON
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -208,6 +209,19 @@ class TestText:
         assert money_column(text, "TOTAL EUR") == Decimal("19.96")
         assert money_column(text, "Loyalty points balance") == 1234
         assert "Change" in text and money_column(text, "Change") == Decimal("0.04")
+
+    def test_points_earned_come_from_the_sale(self) -> None:
+        sale = view([("sku-a", 1, 500)], [("card", 500)])
+        plain = render_text(Receipt.from_view(sale, STORE, 1, issued_at=WHEN))
+        assert "Points earned" not in plain and "Loyalty points balance" not in plain
+        sale = dataclasses.replace(sale, loyalty_points=5, loyalty_balance=205)
+        receipt = Receipt.from_view(sale, STORE, 1, issued_at=WHEN, copy=True)
+        text = render_text(receipt)
+        assert money_column(text, "Points earned") == 5
+        assert money_column(text, "Loyalty points balance") == 205
+        assert "COPY" in text
+        assert b"Points earned" in render_escpos(receipt)
+        assert "Points earned" in render_html(receipt)
 
     def test_narrow_width_and_long_names(self) -> None:
         sale = view([("sku-a", 99_999, 100_000_000_00)], [("cash", 99_999 * 100_000_000_00)])

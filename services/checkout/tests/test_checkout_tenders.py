@@ -18,6 +18,7 @@ from checkout.bus import (
     INVENTORY_HANDLERS,
     PAYMENTS_HANDLERS,
     CheckoutCommands,
+    forwarded_key,
 )
 from checkout.contracts import CheckoutContracts
 from checkout.domainmodel import Return, Sale, SaleError
@@ -107,6 +108,19 @@ def points(sale_id: UUID | None, reference: str, amount: int) -> ReceivedEvent:
             amount=money(amount),
         ),
         "crm.s001.loyalty.points_redeemed",
+    )
+
+
+def earned(sale_id: UUID | str, points: int, balance: int) -> ReceivedEvent:
+    return received(
+        crm_pb2.LoyaltyPointsEarned(
+            customer_id="cu1",
+            store_id="s001",
+            sale_id=str(sale_id),
+            points=points,
+            balance=balance,
+        ),
+        "crm.s001.loyalty.points_earned",
     )
 
 
@@ -349,6 +363,97 @@ class TestSplitTenders:
             )
             == "rejected"
         )
+
+
+class TestForwardedTenderKeys:
+    """Tender keys are per sale: the request is recorded on the sale before it is forwarded,
+    so a retry is forwarded again whatever the sale has counted since."""
+
+    @staticmethod
+    def check(
+        commands: CheckoutCommands, sale_id: UUID, key: str, amount: int, kind: str = "card"
+    ) -> dict[str, Any]:
+        return commands.check_tender(
+            {"sale_id": str(sale_id), "kind": kind, "amount_minor": amount, "idempotency_key": key}
+        )
+
+    def test_a_retry_is_forwarded_again_even_once_completed(
+        self, commands: CheckoutCommands, feed: Feed
+    ) -> None:
+        sale_id = new_sale(commands, ("sku-a", 2))  # 500
+        assert self.check(commands, sale_id, "card-1", 500)["retry"] is False
+        assert self.check(commands, sale_id, "card-1", 500)["retry"] is True
+        feed("payments", captured(sale_id, "p1", 500))
+        assert commands.get_sale({"sale_id": str(sale_id)})["status"] == "completed"
+        # Completed: a new tender is refused, the retry still goes through.
+        assert refused(lambda b: self.check(commands, sale_id, "card-2", 100), {}) == "rejected"
+        assert self.check(commands, sale_id, "card-1", 500)["retry"] is True
+
+    def test_the_same_key_for_another_tender_is_a_conflict(
+        self, commands: CheckoutCommands
+    ) -> None:
+        sale_id = new_sale(commands, ("sku-a", 2))
+        self.check(commands, sale_id, "k", 300)
+        assert refused(lambda b: self.check(commands, sale_id, "k", 200), {}) == "conflict"
+        assert (
+            refused(lambda b: self.check(commands, sale_id, "k", 300, "gift_card"), {})
+            == "conflict"
+        )
+        # A refused request leaves nothing behind: the key stays free.
+        assert refused(lambda b: self.check(commands, sale_id, "big", 999), {}) == "invalid"
+        assert self.check(commands, sale_id, "big", 200)["retry"] is False
+
+    def test_keys_recur_across_sales(self, commands: CheckoutCommands) -> None:
+        first, second = new_sale(commands, ("sku-a", 1)), new_sale(commands, ("sku-b", 1))
+        assert self.check(commands, first, "card-1", 250)["retry"] is False
+        assert self.check(commands, second, "card-1", 199)["retry"] is False
+
+    def test_forwarded_key_is_scoped_by_sale(self) -> None:
+        sale_id = uuid4()
+        assert forwarded_key(sale_id, "card-1") == f"{sale_id}:card-1"
+        assert forwarded_key(uuid4(), "card-1") != forwarded_key(sale_id, "card-1")
+
+
+class TestLoyaltyOnReceipts:
+    def test_points_earned_show_on_receipts_and_copies(
+        self, app: Checkout, commands: CheckoutCommands, feed: Feed
+    ) -> None:
+        sale_id = new_sale(commands, ("sku-c", 1))
+        commands.attach_customer({"sale_id": str(sale_id), "customer_id": "cu1"})
+        cash(commands, sale_id, 10_00, "cash-1")
+        before = commands.receipt({"sale_id": str(sale_id)})["text"]
+        assert "Points earned" not in before and "Loyalty points balance" not in before
+        feed("crm", earned(sale_id, 10, 130), earned(sale_id, 10, 130))
+        feed("crm", earned(sale_id, 99, 999))  # a later copy changes nothing
+        view = commands.get_sale({"sale_id": str(sale_id)})
+        assert (view["loyalty_points"], view["loyalty_balance"]) == (10, 130)
+        stored = list(app.events.get(sale_id))
+        assert sum(isinstance(e, Sale.LoyaltyRecorded) for e in stored) == 1
+        for body in ({}, {"copy": True}, {"format": "html"}):
+            printed = commands.receipt({"sale_id": str(sale_id), **body})
+            shown = printed.get("text") or printed["html"]
+            assert "Points earned" in shown and "130" in shown
+        copy = commands.receipt({"sale_id": str(sale_id), "copy": True})["text"]
+        assert "COPY" in copy
+        assert any(
+            ln.startswith("Loyalty points balance") and ln.endswith(" 130")
+            for ln in copy.splitlines()
+        )
+
+    def test_points_for_unknown_or_no_sale_are_ignored(
+        self, commands: CheckoutCommands, feed: Feed
+    ) -> None:
+        feed("crm", earned(uuid4(), 5, 5), earned("", 5, 5), earned("not-a-uuid", 5, 5))
+        sale_id = new_sale(commands, ("sku-a", 1))
+        feed("crm", earned(sale_id, 2, 7))
+        assert commands.get_sale({"sale_id": str(sale_id)})["loyalty_balance"] == 7
+
+    def test_record_loyalty_refuses_nonsense(self) -> None:
+        sale = Sale(id=uuid4(), store_id="s001", lane_id="l1", cashier_id="c7", currency="EUR")
+        with pytest.raises(SaleError):
+            sale.record_loyalty("cu1", -1, 5)
+        assert sale.record_loyalty("cu1", 3, 5) is True
+        assert sale.record_loyalty("cu1", 3, 5) is False
 
 
 class TestVoidSuspendResume:

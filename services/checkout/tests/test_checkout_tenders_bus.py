@@ -8,7 +8,7 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from google.protobuf.message import Message
 
@@ -55,52 +55,76 @@ async def test_split_tenders_offline_ingest_on_nats(nats: NatsServer, tmp_path: 
             },
         )
 
+    authorized: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    redeemed: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def known(
+        answers: dict[str, tuple[dict[str, Any], dict[str, Any]]], key: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        # As payments and crm do: the same key and body get the first answer again, the same
+        # key with another body is refused "conflict" (their keys are per store).
+        if key not in answers:
+            return None
+        first_body, first_answer = answers[key]
+        if first_body != body:
+            return {"ok": False, "error": {"code": "conflict", "message": f"key {key} reused"}}
+        return first_answer
+
     async def payments_authorize(msg: Any) -> None:
-        # Stands in for payments: approves, and later publishes PaymentCaptured, as it does.
+        # Stands in for payments: answers exactly what PaymentsCommands.authorize does (its
+        # PaymentOutcome: "approved" for a captured sale), and publishes PaymentCaptured.
         body = json.loads(msg.data)
         asked.append(("authorize", body))
-        declined = body["pan"].endswith("0002")
-        await msg.respond(
-            json.dumps(
-                {
-                    "ok": True,
-                    "payment_id": f"pay-{body['idempotency_key']}",
-                    "status": "declined" if declined else "captured",
-                    "response_code": "51" if declined else "00",
-                    "reason": "",
-                }
-            ).encode()
-        )
-        if not declined:
+        key = body["idempotency_key"]
+        answer = known(authorized, key, body)
+        if answer is None:
+            declined = body["pan"].endswith("0002")
+            answer = {
+                "ok": True,
+                "payment_id": str(uuid5(NAMESPACE_URL, f"{body['store_id']}:{key}")),
+                "status": "declined" if declined else "approved",
+                "response_code": "51" if declined else "00",
+                "auth_code": "" if declined else "A1B2C3",
+                "masked_pan": body["pan"][:6] + "*" * (len(body["pan"]) - 10) + body["pan"][-4:],
+                "reason": "insufficient funds" if declined else "",
+            }
+            authorized[key] = (body, answer)
+            if not declined:
+                await publish(
+                    "payments.s001.payment.captured",
+                    payments_pb2.PaymentCaptured(
+                        payment_id=answer["payment_id"],
+                        sale_id=body["sale_id"],
+                        store_id="s001",
+                        tender=body["tender"],
+                        amount=eur(body["amount_minor"]),
+                    ),
+                )
+        await msg.respond(json.dumps(answer).encode())
+
+    async def crm_redeem(msg: Any) -> None:
+        # Stands in for crm's redeem_points (a loyalty tender): the answer, then the event
+        # whose reference is the key checkout forwarded.
+        body = json.loads(msg.data)
+        asked.append(("redeem_points", body))
+        key = body["idempotency_key"]
+        answer = known(redeemed, key, body)
+        if answer is None:
+            answer = {"ok": True, "status": "approved", "points": 100, "balance": 5}
+            redeemed[key] = (body, answer)
             await publish(
-                "payments.s001.payment.captured",
-                payments_pb2.PaymentCaptured(
-                    payment_id=f"pay-{body['idempotency_key']}",
-                    sale_id=body["sale_id"],
+                "crm.s001.loyalty.points_redeemed",
+                crm_pb2.LoyaltyPointsRedeemed(
+                    customer_id=body["customer_id"],
                     store_id="s001",
-                    tender=body["tender"],
+                    reference=key,
+                    points=100,
+                    balance=5,
+                    sale_id=body["sale_id"],
                     amount=eur(body["amount_minor"]),
                 ),
             )
-
-    async def crm_redeem(msg: Any) -> None:
-        body = json.loads(msg.data)
-        asked.append(("redeem_points", body))
-        await msg.respond(
-            json.dumps({"ok": True, "status": "approved", "points": 100, "balance": 5}).encode()
-        )
-        await publish(
-            "crm.s001.loyalty.points_redeemed",
-            crm_pb2.LoyaltyPointsRedeemed(
-                customer_id=body["customer_id"],
-                store_id="s001",
-                reference=body["idempotency_key"],
-                points=100,
-                balance=5,
-                sale_id=body["sale_id"],
-                amount=eur(body["amount_minor"]),
-            ),
-        )
+        await msg.respond(json.dumps(answer).encode())
 
     await nc.subscribe(command_subject("payments", "authorize"), cb=payments_authorize)
     await nc.subscribe(command_subject("crm", "redeem_points"), cb=crm_redeem)
@@ -158,16 +182,19 @@ async def test_split_tenders_offline_ingest_on_nats(nats: NatsServer, tmp_path: 
         }
         reply = await request("tender", tender)
         assert reply["ok"] and reply["status"] == "declined"
-        reply = await request(
-            "tender", {**tender, "idempotency_key": "t2", "pan": "4000000000000010"}
-        )
-        assert reply["ok"] and reply["status"] == "approved"
+        assert reply["reason"] == "insufficient funds"
+        # Keys are per sale: payments is asked under "<sale_id>:<key>".
+        assert asked[-1][1]["idempotency_key"] == f"{sale_id}:t1"
+        card = {**tender, "idempotency_key": "t2", "pan": "4000000000000010"}
+        first = await request("tender", card)
+        assert first["ok"] and first["status"] == "approved"
         assert asked[-1][1]["tender"] == "card" and asked[-1][1]["currency"] == "EUR"
+        assert asked[-1][1]["idempotency_key"] == f"{sale_id}:t2"
         reply = await request(
             "tender",
             {"sale_id": sale_id, "idempotency_key": "t3", "kind": "loyalty", "amount_minor": 5_00},
         )
-        assert reply["ok"] and reply["payment_id"] == "loyalty:t3"
+        assert reply["ok"] and reply["payment_id"] == f"loyalty:{sale_id}:t3"
         assert asked[-1] == (
             "redeem_points",
             {
@@ -176,12 +203,17 @@ async def test_split_tenders_offline_ingest_on_nats(nats: NatsServer, tmp_path: 
                 "amount_minor": 5_00,
                 "currency": "EUR",
                 "customer_id": "cu1",
-                "idempotency_key": "t3",
+                "idempotency_key": f"{sale_id}:t3",
             },
         )
         # More by card than is due: refused before payments is asked.
         reply = await request("tender", {**tender, "idempotency_key": "t4", "amount_minor": 99_00})
         assert reply["error"]["code"] == "invalid"
+        # The same key for another amount in the same sale: a conflict, payments not asked.
+        asked_before = len(asked)
+        reply = await request("tender", {**card, "amount_minor": 1_00})
+        assert reply["error"]["code"] == "conflict"
+        assert len(asked) == asked_before
         await publish(
             "payments.s001.gift_card.redeemed",
             payments_pb2.GiftCardRedeemed(
@@ -197,12 +229,78 @@ async def test_split_tenders_offline_ingest_on_nats(nats: NatsServer, tmp_path: 
             return bool((await request("get_sale", {"sale_id": sale_id}))["paid_minor"] == amount)
 
         assert await wait_for(lambda: paid(20_00), timeout=15)
+        # A retry of the card tender (a lane that lost the answer), after the sale counted
+        # it: the first answer again, and nothing counted twice.
+        again = await request("tender", card)
+        assert again == first
+        assert (await request("get_sale", {"sale_id": sale_id}))["paid_minor"] == 20_00
         reply = await request(
             "tender",
             {"sale_id": sale_id, "idempotency_key": "t5", "kind": "cash", "amount_minor": 50_00},
         )
         assert reply["ok"] and reply["change_minor"] == 30_00
         assert reply["sale_status"] == "completed" and reply["receipt_number"] == "s001-l1-1"
+        # ... and once the sale is completed, still the first answer.
+        assert await request("tender", card) == first
+        view = await request("get_sale", {"sale_id": sale_id})
+        assert view["paid_minor"] == 70_00 and len(view["tenders"]) == 4
+
+        # A receipt printed before crm reports the points has no loyalty lines.
+        early = await request("receipt", {"sale_id": sale_id})
+        assert "Loyalty points balance" not in early["text"]
+        for _ in range(2):  # a redelivery changes nothing
+            await publish(
+                "crm.s001.loyalty.points_earned",
+                crm_pb2.LoyaltyPointsEarned(
+                    customer_id="cu1", store_id="s001", sale_id=sale_id, points=40, balance=45
+                ),
+            )
+        await publish(  # points for a sale checkout never saw: no dead letter, no effect
+            "crm.s001.loyalty.points_earned",
+            crm_pb2.LoyaltyPointsEarned(
+                customer_id="cu1", store_id="s001", sale_id=str(uuid4()), points=1, balance=46
+            ),
+        )
+
+        async def points_known() -> dict[str, Any] | None:
+            view = await request("get_sale", {"sale_id": sale_id})
+            return view if view["loyalty_balance"] is not None else None
+
+        view = await wait_for(points_known, timeout=15)
+        assert view["loyalty_points"] == 40 and view["loyalty_balance"] == 45
+        for copy in (False, True):
+            printed = await request("receipt", {"sale_id": sale_id, "copy": copy})
+            lines = printed["text"].splitlines()
+            assert any(ln.startswith("Points earned") and ln.endswith(" 40") for ln in lines)
+            assert any(
+                ln.startswith("Loyalty points balance") and ln.endswith(" 45") for ln in lines
+            )
+            assert ("COPY" in printed["text"]) == copy
+
+        # Another sale reuses the card key "t2": another tender, not a conflict.
+        other_id = str(uuid4())
+        await request(
+            "open_sale",
+            {
+                "sale_id": other_id,
+                "store_id": "s001",
+                "lane_id": "l1",
+                "cashier_id": "c7",
+                "currency": "EUR",
+            },
+        )
+        await request(
+            "add_line", {"sale_id": other_id, "line_no": 1, "sku": "sku-a", "quantity": 1}
+        )
+        reply = await request("tender", {**card, "sale_id": other_id, "amount_minor": 10_00})
+        assert reply["ok"] and reply["status"] == "approved", reply
+        assert reply["payment_id"] != first["payment_id"]
+
+        async def other_completed() -> bool:
+            view = await request("get_sale", {"sale_id": other_id})
+            return bool(view["status"] == "completed")
+
+        assert await wait_for(other_completed, timeout=15)
 
         offline_id = str(uuid4())
         offline = edge_pb2.OfflineSaleCompleted(
@@ -239,11 +337,11 @@ async def test_split_tenders_offline_ingest_on_nats(nats: NatsServer, tmp_path: 
             except Exception:
                 pass
             await sub.unsubscribe()
-            return found if len(found) >= 2 else None
+            return found if len(found) >= 3 else None
 
         done = await wait_for(completions, timeout=20)
-        assert done is not None and len(done) == 2
-        online, ingested = done
+        assert done is not None and len(done) == 3
+        online, _, ingested = done
         assert online.sale_id == sale_id and online.change.amount_minor == 30_00
         assert sorted(t.kind for t in online.tenders) == ["card", "cash", "gift_card", "loyalty"]
         assert ingested.sale_id == offline_id and ingested.offline
