@@ -10,6 +10,8 @@ flight at once. Its guarantees, which the payment life cycle builds on:
   holds an unknown outcome and must keep trying `reverse()` (or reconcile).
 - A dropped connection fails every in-flight request with `AcquirerConnectionLost`, which
   carries the `TransactionRef` to reverse; the link reconnects by itself.
+- A referenced refund (`refund`) that gets no answer is *not* reversed: it carries its own
+  reference (field 37) and the caller sends it again; the acquirer answers the same refund.
 - 0800 echoes keep an idle connection alive and detect a dead one (then it reconnects).
 - A full PAN is never logged or kept: log lines carry the masked PAN; references keep none.
 """
@@ -197,8 +199,9 @@ class AcquirerLink:
             try:
                 reader, writer = await asyncio.open_connection(self.host, self.port)
             except OSError as error:
-                log.warning("acquirer %s:%s unreachable (%s); retrying", self.host, self.port,
-                            error)
+                log.warning(
+                    "acquirer %s:%s unreachable (%s); retrying", self.host, self.port, error
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_reconnect_delay)
                 continue
@@ -274,9 +277,7 @@ class AcquirerLink:
         fields.update(spec.transmission_fields(datetime.now(UTC)))
         return fields
 
-    async def _send(
-        self, fields: dict[str, str], timeout: float | None = None
-    ) -> dict[str, str]:
+    async def _send(self, fields: dict[str, str], timeout: float | None = None) -> dict[str, str]:
         """Send one request and wait for its answer; TimeoutError when none comes in time."""
         timeout = self.timeout if timeout is None else timeout
         if not self.connected:
@@ -288,7 +289,10 @@ class AcquirerLink:
         if writer is None:
             raise AcquirerUnavailableError("no connection to the acquirer")
         ref = TransactionRef(
-            fields["t"], fields["11"], fields["7"], int(fields.get("4", "0")),
+            fields["t"],
+            fields["11"],
+            fields["7"],
+            int(fields.get("4", "0")),
             spec.currency_from_numeric(fields["49"]) if "49" in fields else "",
         )
         key = (spec.RESPONSE_MTI[fields["t"]], fields["11"])
@@ -309,13 +313,15 @@ class AcquirerLink:
         self, mti: str, pan: str, expiry: str, amount_minor: int, currency: str, pin: str | None
     ) -> dict[str, str]:
         fields = self._base(mti)
-        fields.update({
-            "2": pan,
-            "3": spec.PROCESSING_PURCHASE,
-            "4": spec.format_amount(amount_minor),
-            "14": spec.expiry_to_yymm(expiry),
-            "49": spec.currency_to_numeric(currency),
-        })
+        fields.update(
+            {
+                "2": pan,
+                "3": spec.PROCESSING_PURCHASE,
+                "4": spec.format_amount(amount_minor),
+                "14": spec.expiry_to_yymm(expiry),
+                "49": spec.currency_to_numeric(currency),
+            }
+        )
         if pin is not None:
             fields["52"] = spec.pin_block(pin, pan)
         return fields
@@ -327,19 +333,25 @@ class AcquirerLink:
         try:
             answer = await self._send(fields)
         except TimeoutError:
-            ref = TransactionRef(mti, stan, fields["7"], int(fields["4"]),
-                                 spec.currency_from_numeric(fields["49"]))
+            ref = TransactionRef(
+                mti, stan, fields["7"], int(fields["4"]), spec.currency_from_numeric(fields["49"])
+            )
             log.warning("no answer to %s stan %s card %s; reversing", mti, stan, masked)
             reversal = await self.reverse(ref)
             return TimedOut(reversed=reversal.confirmed, stan=stan, ref=ref)
         code = answer.get("39", "96")
-        ref = TransactionRef(mti, stan, fields["7"], int(fields["4"]),
-                             spec.currency_from_numeric(fields["49"]))
+        ref = TransactionRef(
+            mti, stan, fields["7"], int(fields["4"]), spec.currency_from_numeric(fields["49"])
+        )
         log.debug("%s stan %s card %s -> %s", mti, stan, masked, code)
         return AuthorizationResult(
-            approved=code == "00", response_code=code, auth_code=answer.get("38", ""),
-            rrn=answer.get("37", ""), stan=stan,
-            reason=spec.RESPONSE_REASONS.get(code, "declined"), ref=ref,
+            approved=code == "00",
+            response_code=code,
+            auth_code=answer.get("38", ""),
+            rrn=answer.get("37", ""),
+            stan=stan,
+            reason=spec.RESPONSE_REASONS.get(code, "declined"),
+            ref=ref,
         )
 
     async def authorize(
@@ -350,7 +362,12 @@ class AcquirerLink:
         return await self._card_request(fields, spec.mask_pan(pan))
 
     async def sale(
-        self, pan: str, expiry: str, amount_minor: int, currency: str, pin: str | None = None,
+        self,
+        pan: str,
+        expiry: str,
+        amount_minor: int,
+        currency: str,
+        pin: str | None = None,
         entry_mode: str | None = None,
     ) -> AuthorizationResult | TimedOut:
         """0200 financial request (authorize and capture at once). `entry_mode` (field 22)
@@ -391,27 +408,77 @@ class AcquirerLink:
         fields["90"] = original.original_data()
         return await self._card_request(fields, spec.mask_pan(pan))
 
+    async def refund(
+        self, original: TransactionRef, amount_minor: int, currency: str, reference: str
+    ) -> AuthorizationResult | TimedOut:
+        """Referenced refund: a 0200 with processing code 20 naming the approved `original`
+        (field 90; no PAN), `reference` (12 digits, field 37) being the refund's own
+        idempotency key at the acquirer. No answer in time -> `TimedOut(reversed=False)` and
+        no reversal: the caller sends the same refund (same reference) again later, which the
+        acquirer answers as the refund it already knows."""
+        if len(reference) != 12 or not reference.isdigit():
+            raise spec.Iso8583FormatError("a refund reference is 12 digits")
+        fields = self._base(spec.FINANCIAL)
+        fields.update(
+            {
+                "3": spec.PROCESSING_REFUND,
+                "4": spec.format_amount(amount_minor),
+                "37": reference,
+                "49": spec.currency_to_numeric(currency),
+                "90": original.original_data(),
+            }
+        )
+        stan = fields["11"]
+        ref = TransactionRef(spec.FINANCIAL, stan, fields["7"], amount_minor, currency)
+        try:
+            answer = await self._send(fields)
+        except TimeoutError:
+            log.warning("no answer to refund %s (stan %s); it stays owed", reference, stan)
+            return TimedOut(reversed=False, stan=stan, ref=ref)
+        code = answer.get("39", "96")
+        log.info("refund %s of stan %s -> %s", reference, original.stan, code)
+        return AuthorizationResult(
+            approved=code == "00",
+            response_code=code,
+            auth_code=answer.get("38", ""),
+            rrn=answer.get("37", reference),
+            stan=stan,
+            reason=spec.RESPONSE_REASONS.get(code, "declined"),
+            ref=ref,
+        )
+
     async def reverse(self, original: TransactionRef) -> ReversalResult:
         """0400 reversal of `original`, retried with backoff until a 0410 comes."""
         delay = self.reversal_backoff
         code = ""
         for attempt in range(1, self.reversal_attempts + 1):
             fields = self._base(spec.REVERSAL)
-            fields.update({
-                "3": spec.PROCESSING_PURCHASE,
-                "4": spec.format_amount(original.amount_minor),
-                "49": spec.currency_to_numeric(original.currency),
-                "90": original.original_data(),
-            })
+            fields.update(
+                {
+                    "3": spec.PROCESSING_PURCHASE,
+                    "4": spec.format_amount(original.amount_minor),
+                    "49": spec.currency_to_numeric(original.currency),
+                    "90": original.original_data(),
+                }
+            )
             try:
                 answer = await self._send(fields)
                 code = answer.get("39", "96")
-                log.info("reversal of %s stan %s: %s (attempt %d)", original.mti,
-                         original.stan, code, attempt)
+                log.info(
+                    "reversal of %s stan %s: %s (attempt %d)",
+                    original.mti,
+                    original.stan,
+                    code,
+                    attempt,
+                )
                 return ReversalResult(True, code, attempt)
             except (TimeoutError, AcquirerError) as error:
-                log.warning("reversal of stan %s attempt %d failed: %s", original.stan,
-                            attempt, type(error).__name__)
+                log.warning(
+                    "reversal of stan %s attempt %d failed: %s",
+                    original.stan,
+                    attempt,
+                    type(error).__name__,
+                )
             if attempt < self.reversal_attempts:
                 await asyncio.sleep(delay)
                 delay *= 2
@@ -429,13 +496,15 @@ class AcquirerLink:
     ) -> ReconciliationResult:
         """0500: send our debit totals for this terminal; the acquirer answers its own."""
         fields = self._base(spec.RECONCILIATION)
-        fields.update({
-            "3": spec.PROCESSING_RECONCILIATION,
-            "15": fields["13"],
-            "49": spec.currency_to_numeric(currency),
-            "76": f"{debit_count:010d}",
-            "88": f"{debit_amount_minor:016d}",
-        })
+        fields.update(
+            {
+                "3": spec.PROCESSING_RECONCILIATION,
+                "15": fields["13"],
+                "49": spec.currency_to_numeric(currency),
+                "76": f"{debit_count:010d}",
+                "88": f"{debit_amount_minor:016d}",
+            }
+        )
         answer = await self._send(fields)
         return ReconciliationResult(
             in_balance=answer.get("66") == "1",

@@ -17,6 +17,14 @@ the last four digits of a Luhn-valid PAN (checked in this order):
                            answer lost" case that only a reversal can undo
   otherwise             -> 00 approved, 6-digit auth code, 12-digit RRN
 
+Referenced refunds (0200, processing code 20, see iso8583spec): the original is found by
+terminal and field 90 among the approved, not reversed transactions (25 when it is not there);
+the refunds of one original never add up to more than it (13); an original whose PAN ends
+in 0057 approves its sales but declines its refunds (57, transaction not permitted). A refund
+is known by its terminal and field 37: the same refund sent again gets the first answer again
+and is never applied twice (`stats.refund_replays` counts those). Approved refunds are in the
+settlement file with type "refund".
+
 0400 reversals remove the original (found by terminal and field 90) from settlement and
 always answer 00 (an unknown original is already "reversed"; answering otherwise would only
 make the terminal retry forever). 0800 answers 0810. 0500 answers the acquirer's debit totals
@@ -54,12 +62,21 @@ log = logging.getLogger("payments.acquirersim")
 
 DECLINES_BY_SUFFIX = {"0051": "51", "0005": "05", "0091": "91"}
 NEVER_ANSWERS = "0099"
+REFUND_DECLINED_CARD = "0057"
 WRONG_PIN_CARD = "0055"
 PIN_TRIES = 3
 
 SETTLEMENT_COLUMNS = (
-    "date", "merchant", "terminal", "stan", "rrn", "auth_code", "masked_pan",
-    "amount_minor", "currency", "type",
+    "date",
+    "merchant",
+    "terminal",
+    "stan",
+    "rrn",
+    "auth_code",
+    "masked_pan",
+    "amount_minor",
+    "currency",
+    "type",
 )
 TYPE_BY_MTI = {
     spec.AUTHORIZATION: "authorization",
@@ -87,8 +104,16 @@ class SettlementRecord:
 
     def row(self) -> list[str]:
         return [
-            self.day.isoformat(), self.merchant, self.terminal, self.stan, self.rrn,
-            self.auth_code, self.masked_pan, str(self.amount_minor), self.currency, self.type,
+            self.day.isoformat(),
+            self.merchant,
+            self.terminal,
+            self.stan,
+            self.rrn,
+            self.auth_code,
+            self.masked_pan,
+            str(self.amount_minor),
+            self.currency,
+            self.type,
         ]
 
 
@@ -101,6 +126,9 @@ class SimulatorStats:
     reversals: int = 0
     unanswered: int = 0
     dropped_reversals: int = 0
+    #: Refunds applied (approved) and refunds answered again without being applied twice.
+    refunds: int = 0
+    refund_replays: int = 0
     by_mti: dict[str, int] = field(default_factory=dict)
     #: Requests by POS entry mode (field 22; "" for cards, which do not send it).
     by_entry_mode: dict[str, int] = field(default_factory=dict)
@@ -139,6 +167,12 @@ class AcquirerSimulator:
         # (terminal, mti, stan, transmission) -> record, insertion ordered.
         self._approved: dict[tuple[str, str, str, str], SettlementRecord] = {}
         self._wrong_pins: dict[str, int] = {}
+        # (terminal, field 37) -> the answer a refund got: a refund sent again gets it again.
+        self._refund_answers: dict[tuple[str, str], dict[str, str]] = {}
+        # original's key -> refunded so far (refunds never exceed their original).
+        self._refunded: dict[tuple[str, str, str, str], int] = {}
+        # original 0100's key -> the amount its completion (0220) captured.
+        self._completed: dict[tuple[str, str, str, str], int] = {}
         self._locked: set[str] = set()
         self.stats = SimulatorStats()
 
@@ -278,6 +312,8 @@ class AcquirerSimulator:
             response["39"] = "00"
         elif mti == spec.RECONCILIATION:
             response.update(self._reconcile(request))
+        elif mti == spec.FINANCIAL and request.get("3") == spec.PROCESSING_REFUND:
+            response.update(self._refund(request))
         else:
             code = self._authorize(request)
             if code is None:
@@ -313,14 +349,77 @@ class AcquirerSimulator:
         terminal = request.get("41", "")
         key = (terminal, request["t"], request.get("11", ""), request.get("7", ""))
         self._approved[key] = SettlementRecord(
-            day=self._today(), merchant=request.get("42", "").strip(), terminal=terminal,
-            stan=request.get("11", ""), rrn=rrn, auth_code=auth_code,
-            masked_pan=spec.mask_pan(pan), amount_minor=amount, currency=currency,
+            day=self._today(),
+            merchant=request.get("42", "").strip(),
+            terminal=terminal,
+            stan=request.get("11", ""),
+            rrn=rrn,
+            auth_code=auth_code,
+            masked_pan=spec.mask_pan(pan),
+            amount_minor=amount,
+            currency=currency,
             type=TYPE_BY_MTI[request["t"]],
         )
+        if request["t"] == spec.COMPLETION_ADVICE and "90" in request:
+            with contextlib.suppress(spec.Iso8583FormatError):
+                original = spec.OriginalData.decode(request["90"])
+                self._completed[(terminal, original.mti, original.stan, original.transmission)] = (
+                    amount
+                )
         if pan.endswith(NEVER_ANSWERS):
             return None
         return {"39": "00", "38": auth_code, "37": rrn}
+
+    def _refund(self, request: dict[str, str]) -> dict[str, str]:
+        """A referenced refund (see the module docstring), applied once per field 37."""
+        terminal, reference = request.get("41", ""), request.get("37", "")
+        if not reference.strip():
+            return {"39": "30"}
+        seen = self._refund_answers.get((terminal, reference))
+        if seen is not None:
+            self.stats.refund_replays += 1
+            return dict(seen)
+        answer = self._apply_refund(request, terminal, reference)
+        self._refund_answers[(terminal, reference)] = answer
+        return dict(answer)
+
+    def _apply_refund(
+        self, request: dict[str, str], terminal: str, reference: str
+    ) -> dict[str, str]:
+        try:
+            original = spec.OriginalData.decode(request.get("90", ""))
+            amount = int(request.get("4", ""))
+            currency = spec.currency_from_numeric(request.get("49", ""))
+        except (ValueError, spec.Iso8583FormatError):
+            return {"39": "30", "37": reference}
+        key = (terminal, original.mti, original.stan, original.transmission)
+        record = self._approved.get(key)
+        if record is None or record.currency != currency:
+            return {"39": "25", "37": reference}
+        if record.masked_pan.endswith(REFUND_DECLINED_CARD):
+            return {"39": "57", "37": reference}
+        limit = self._completed.get(key, record.amount_minor)
+        if amount <= 0 or self._refunded.get(key, 0) + amount > limit:
+            return {"39": "13", "37": reference}
+        self._refunded[key] = self._refunded.get(key, 0) + amount
+        self.stats.refunds += 1
+        number = int(hashlib.sha256(f"refund|{terminal}|{reference}".encode()).hexdigest(), 16)
+        auth_code = f"{number % 1_000_000:06d}"
+        self._approved[(terminal, request["t"], request.get("11", ""), request.get("7", ""))] = (
+            SettlementRecord(
+                day=self._today(),
+                merchant=request.get("42", "").strip(),
+                terminal=terminal,
+                stan=request.get("11", ""),
+                rrn=reference,
+                auth_code=auth_code,
+                masked_pan=record.masked_pan,
+                amount_minor=amount,
+                currency=currency,
+                type="refund",
+            )
+        )
+        return {"39": "00", "38": auth_code, "37": reference}
 
     def _check_pin(self, pan: str, block: str | None) -> str | None:
         """None when the PIN is fine (or none is needed), else 55 or 75."""
@@ -353,7 +452,8 @@ class AcquirerSimulator:
         except spec.Iso8583FormatError:
             return {"39": "30"}
         records = [
-            r for r in self._approved.values()
+            r
+            for r in self._approved.values()
             if r.terminal == terminal and r.currency == currency and r.type in FINANCIAL_TYPES
         ]
         count, amount = len(records), sum(r.amount_minor for r in records)
@@ -369,8 +469,11 @@ class AcquirerSimulator:
 
 
 async def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m payments.acquirersim", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m payments.acquirersim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8583)
     parser.add_argument("--settlement-dir", type=Path, default=None)

@@ -24,6 +24,8 @@ from payments.domainmodel import (
     DECLINED,
     DEFAULT_CAPTURE_TOLERANCE_PERCENT,
     DEFAULT_REFUND_WINDOW,
+    OWED_REFUND,
+    OWED_VOID,
     PENDING,
     PREAUTH,
     SALE,
@@ -35,6 +37,7 @@ from payments.domainmodel import (
     GiftCardOperationConflictError,
     IllegalTransitionError,
     Operation,
+    OwedOperation,
     Payment,
     gift_card_id_for,
     gift_card_number_checked,
@@ -123,6 +126,17 @@ class ReversingAcquirer(Protocol):
 
 
 @runtime_checkable
+class RefundingAcquirer(Protocol):
+    """An acquirer link that makes referenced refunds of the approved request named by
+    `reference`; `refund_reference` is the refund's own idempotency key there (a resend with
+    it is answered as the same refund). Unknown (no answer) is never a decline."""
+
+    def refund(
+        self, reference: str, amount_minor: int, currency: str, refund_reference: str
+    ) -> AuthorizationResult: ...
+
+
+@runtime_checkable
 class IncrementingAcquirer(Protocol):
     """An acquirer that can ask the issuer to raise a held authorization (by its RRN)."""
 
@@ -133,16 +147,24 @@ class IncrementingAcquirer(Protocol):
 class LinkIncrementingAcquirer(Protocol):
     """An acquirer link raising a held authorization (named by its reference) with the card."""
 
-    def increment_authorization(self, pan: str, expiry: str, amount_minor: int,
-                                currency: str, reference: str) -> AuthorizationResult: ...
+    def increment_authorization(
+        self, pan: str, expiry: str, amount_minor: int, currency: str, reference: str
+    ) -> AuthorizationResult: ...
 
 
 @runtime_checkable
 class CompletingAcquirer(Protocol):
     """An acquirer told of a pre-authorization's capture by a completion advice (0220)."""
 
-    def complete(self, pan: str, expiry: str, amount_minor: int, currency: str,
-                 reference: str, auth_code: str) -> AuthorizationResult: ...
+    def complete(
+        self,
+        pan: str,
+        expiry: str,
+        amount_minor: int,
+        currency: str,
+        reference: str,
+        auth_code: str,
+    ) -> AuthorizationResult: ...
 
 
 @runtime_checkable
@@ -163,8 +185,9 @@ TENDERS = ("card", WALLET)
 class AdvisingAcquirer(Protocol):
     """An acquirer that takes the advice (0220) of a sale a terminal approved offline."""
 
-    def advise(self, masked_pan: str, amount_minor: int, currency: str,
-               auth_code: str) -> AuthorizationResult: ...
+    def advise(
+        self, masked_pan: str, amount_minor: int, currency: str, auth_code: str
+    ) -> AuthorizationResult: ...
 
 
 @dataclass(frozen=True)
@@ -266,8 +289,9 @@ class Payments(ServiceApplication):
         `vault`: where the PAN of every approved card is kept, encrypted (closed with the
         application); None keeps no PAN at all; `risk_policy`: the risk rules' thresholds and
         actions (payments.risk; the defaults when None)."""
-        if not (isinstance(capture_tolerance_percent, int)
-                and 0 <= capture_tolerance_percent <= 100):
+        if not (
+            isinstance(capture_tolerance_percent, int) and 0 <= capture_tolerance_percent <= 100
+        ):
             raise ValueError("capture_tolerance_percent is an integer from 0 to 100")
         if refund_window <= timedelta(0):
             raise ValueError("refund_window must be positive")
@@ -283,9 +307,16 @@ class Payments(ServiceApplication):
         self._captured_topic = get_topic(Payment.Captured)
         self._declined_topic = get_topic(Payment.Declined)
         self._requested_topic = get_topic(Payment.Requested)
-        self._final_topics = {get_topic(e) for e in (
-            Payment.Captured, Payment.Declined, Payment.Authorized, Payment.Reversed,
-            Payment.Refunded)}
+        self._final_topics = {
+            get_topic(e)
+            for e in (
+                Payment.Captured,
+                Payment.Declined,
+                Payment.Authorized,
+                Payment.Reversed,
+                Payment.Refunded,
+            )
+        }
         self._pending_position = 0
         self._pending_ids: dict[UUID, None] = {}
         self._pending_lock = threading.Lock()
@@ -303,6 +334,10 @@ class Payments(ServiceApplication):
         self._advices: dict[UUID, None] = {}
         self._advices_position = 0
         self._advices_lock = threading.Lock()
+        self._owed_topic = get_topic(Payment.AcquirerOperationOwed)
+        self._owed_ids: dict[UUID, None] = {}
+        self._owed_position = 0
+        self._owed_lock = threading.Lock()
 
     def authorize(self, request: AuthorizationRequest) -> PaymentOutcome:
         """Authorize and capture a card sale; the same key and body returns the first result.
@@ -325,10 +360,15 @@ class Payments(ServiceApplication):
         payment = self._payment_or_none(payment_id)
         if payment is None:
             payment = Payment.request(
-                store_id=request.store_id, idempotency_key=request.idempotency_key,
-                sale_id=request.sale_id, amount_minor=request.amount_minor,
-                currency=request.currency, card=card, body_hash=body_hash,
-                tender=request.tender, kind=kind,
+                store_id=request.store_id,
+                idempotency_key=request.idempotency_key,
+                sale_id=request.sale_id,
+                amount_minor=request.amount_minor,
+                currency=request.currency,
+                card=card,
+                body_hash=body_hash,
+                tender=request.tender,
+                kind=kind,
             )
             if self._apply_risk(payment, request, card, unreferenced_refund=False):
                 # A rule declined it: saved declined, the acquirer never asked.
@@ -368,13 +408,16 @@ class Payments(ServiceApplication):
                 if not isinstance(self.acquirer, WalletAcquirer):
                     raise AcquirerUnavailableError("the acquirer takes no wallet payments")
                 result = self.acquirer.wallet_sale(
-                    request.pan, request.expiry, request.amount_minor, request.currency)
+                    request.pan, request.expiry, request.amount_minor, request.currency
+                )
             elif kind == SALE and isinstance(self.acquirer, SellingAcquirer):
                 result = self.acquirer.sale(
-                    request.pan, request.expiry, request.amount_minor, request.currency)
+                    request.pan, request.expiry, request.amount_minor, request.currency
+                )
             else:
                 result = self.acquirer.authorize(
-                    request.pan, request.expiry, request.amount_minor, request.currency)
+                    request.pan, request.expiry, request.amount_minor, request.currency
+                )
         except AcquirerUnavailableError:
             # Nothing was sent, so nothing can have been charged: a final decline (91, as
             # a terminal answers when its host is down); the client tries again with a new key.
@@ -383,22 +426,29 @@ class Payments(ServiceApplication):
             reason = result.reason or NO_ANSWER_REASON
             if result.reversed:
                 # Reversed and confirmed: the payment ends reversed, never "failed but charged".
-                payment.reverse(AUTO_REVERSAL_KEY, self._hash("reverse", {"reason": reason}),
-                                reason)
+                payment.reverse(
+                    AUTO_REVERSAL_KEY, self._hash("reverse", {"reason": reason}), reason
+                )
             elif result.reference:
                 # Not confirmed: it stays pending, owing its reversal (pending_payments).
                 payment.outcome_unknown(result.reference, reason)
             else:
                 return self._outcome(payment)  # nothing to reverse by: pending, as it is
         elif result.approved and kind == PREAUTH:
-            payment.authorize(auth_code=result.auth_code, rrn=result.rrn,
-                              reference=result.reference)
+            payment.authorize(
+                auth_code=result.auth_code, rrn=result.rrn, reference=result.reference
+            )
         elif result.approved:
-            payment.capture(auth_code=result.auth_code, rrn=result.rrn,
-                            captured_at=self.clock())
+            payment.capture(
+                auth_code=result.auth_code,
+                rrn=result.rrn,
+                captured_at=self.clock(),
+                reference=result.reference,
+            )
         else:
-            payment.decline(response_code=result.response_code, reason=result.reason,
-                            lane_id=request.lane_id)
+            payment.decline(
+                response_code=result.response_code, reason=result.reason, lane_id=request.lane_id
+            )
         try:
             self.save(payment)
         except IntegrityError:
@@ -426,8 +476,9 @@ class Payments(ServiceApplication):
             return None
         return self.vault.pan(card_token)
 
-    def rotate_vault_key(self, key_id: str, max_batches: int | None = None,
-                         batch_size: int | None = None) -> RotationProgress:
+    def rotate_vault_key(
+        self, key_id: str, max_batches: int | None = None, batch_size: int | None = None
+    ) -> RotationProgress:
         """Re-encrypt the vault under `key_id` (in the keyring); see CardVault.rotate."""
         if self.vault is None:
             raise VaultError("this payments service keeps no card vault")
@@ -445,8 +496,9 @@ class Payments(ServiceApplication):
 
     # -- keyed operations on a payment ----------------------------------------------------------
 
-    def increment(self, payment_id: UUID, operation_key: str,
-                  increment_minor: int) -> OperationOutcome:
+    def increment(
+        self, payment_id: UUID, operation_key: str, increment_minor: int
+    ) -> OperationOutcome:
         """Raise a pre-authorization's held amount, if the issuer approves.
 
         The issuer is asked before anything is recorded; a retry of an increment already
@@ -456,20 +508,25 @@ class Payments(ServiceApplication):
         payment = self._payment(payment_id)
         auth_code = ""
         # Checked before the issuer is asked, so a refused increment never reaches it.
-        if payment.increase_needed(operation_key, self._hash("increment", body),
-                                   increment_minor):
+        if payment.increase_needed(operation_key, self._hash("increment", body), increment_minor):
             result = self._ask_increment(payment, increment_minor)
             if not result.approved:
                 raise PaymentDeclinedError(
                     f"increment declined: {result.response_code} {result.reason}".strip(),
-                    result.response_code)
+                    result.response_code,
+                )
             auth_code = result.auth_code
         return self._operate(
-            payment_id, operation_key, "increment", body,
-            lambda p, h: p.increase(operation_key, h, increment_minor, auth_code))
+            payment_id,
+            operation_key,
+            "increment",
+            body,
+            lambda p, h: p.increase(operation_key, h, increment_minor, auth_code),
+        )
 
-    def capture(self, payment_id: UUID, operation_key: str,
-                amount_minor: int | None = None) -> OperationOutcome:
+    def capture(
+        self, payment_id: UUID, operation_key: str, amount_minor: int | None = None
+    ) -> OperationOutcome:
         """Complete a pre-authorization: `amount_minor` (tip included) or, when None, the
         authorized amount plus the adjusted tip; at most authorized + the tolerance.
 
@@ -479,26 +536,42 @@ class Payments(ServiceApplication):
         """
         body = {"amount_minor": amount_minor}
         payment = self._payment(payment_id)
-        if (payment.operation(operation_key) is None and payment.authorization_reference
-                and isinstance(self.acquirer, CompletingAcquirer)):
+        if (
+            payment.operation(operation_key) is None
+            and payment.authorization_reference
+            and isinstance(self.acquirer, CompletingAcquirer)
+        ):
             return self._complete_over_link(payment, operation_key, amount_minor, body)
         return self._operate(
-            payment_id, operation_key, "capture", {"amount_minor": amount_minor},
-            lambda p, h: p.complete(operation_key, h, self.capture_tolerance_percent,
-                                    amount_minor, captured_at=self.clock()))
+            payment_id,
+            operation_key,
+            "capture",
+            {"amount_minor": amount_minor},
+            lambda p, h: p.complete(
+                operation_key,
+                h,
+                self.capture_tolerance_percent,
+                amount_minor,
+                captured_at=self.clock(),
+            ),
+        )
 
     def _ask_increment(self, payment: Payment, increment_minor: int) -> AuthorizationResult:
         """The issuer's answer to an increment: over the link with the vaulted card when the
         authorization has a link reference, else by RRN (the in-process acquirer)."""
-        if payment.authorization_reference and isinstance(self.acquirer,
-                                                          LinkIncrementingAcquirer):
+        if payment.authorization_reference and isinstance(self.acquirer, LinkIncrementingAcquirer):
             pan = self._vaulted_pan_for(payment, "raise")
             result = self.acquirer.increment_authorization(
-                pan, self._expiry(payment), increment_minor, payment.currency,
-                payment.authorization_reference)
+                pan,
+                self._expiry(payment),
+                increment_minor,
+                payment.currency,
+                payment.authorization_reference,
+            )
             if result.unknown:
                 raise AcquirerUnavailableError(
-                    f"no answer to the increment of payment {payment.id}; nothing recorded")
+                    f"no answer to the increment of payment {payment.id}; nothing recorded"
+                )
             return result
         if not isinstance(self.acquirer, IncrementingAcquirer):
             raise IllegalTransitionError("the acquirer does not do incremental authorizations")
@@ -509,15 +582,17 @@ class Payments(ServiceApplication):
         if pan is None:
             raise IllegalTransitionError(
                 f"the card of this pre-authorization is not in the vault: cannot {what} it "
-                "at the acquirer")
+                "at the acquirer"
+            )
         return pan
 
     @staticmethod
     def _expiry(payment: Payment) -> str:
         return f"{payment.expiry_month:02d}/{payment.expiry_year % 100:02d}"
 
-    def _complete_over_link(self, payment: Payment, operation_key: str,
-                            amount_minor: int | None, body: dict[str, Any]) -> OperationOutcome:
+    def _complete_over_link(
+        self, payment: Payment, operation_key: str, amount_minor: int | None, body: dict[str, Any]
+    ) -> OperationOutcome:
         # Dry run on a copy of the state: a capture the guards refuse is never sent.
         body_hash = self._hash("capture", body)
         trial = self._payment(payment.id)
@@ -525,43 +600,91 @@ class Payments(ServiceApplication):
         total = trial.captured_minor
         pan = self._vaulted_pan_for(payment, "complete")
         assert isinstance(self.acquirer, CompletingAcquirer)
-        result = self.acquirer.complete(pan, self._expiry(payment), total, payment.currency,
-                                        payment.authorization_reference, payment.auth_code)
+        result = self.acquirer.complete(
+            pan,
+            self._expiry(payment),
+            total,
+            payment.currency,
+            payment.authorization_reference,
+            payment.auth_code,
+        )
         if result.unknown:
             raise AcquirerUnavailableError(
-                f"no answer to the completion of payment {payment.id}; it stays authorized")
+                f"no answer to the completion of payment {payment.id}; it stays authorized"
+            )
         if not result.approved:
             raise PaymentDeclinedError(
                 f"completion declined: {result.response_code} {result.reason}".strip(),
-                result.response_code)
+                result.response_code,
+            )
         return self._operate(
-            payment.id, operation_key, "capture", body,
-            lambda p, h: p.complete(operation_key, h, self.capture_tolerance_percent,
-                                    amount_minor, captured_at=self.clock(), rrn=result.rrn))
+            payment.id,
+            operation_key,
+            "capture",
+            body,
+            lambda p, h: p.complete(
+                operation_key,
+                h,
+                self.capture_tolerance_percent,
+                amount_minor,
+                captured_at=self.clock(),
+                rrn=result.rrn,
+            ),
+        )
 
-    def adjust_tip(self, payment_id: UUID, operation_key: str,
-                   tip_minor: int) -> OperationOutcome:
+    def adjust_tip(self, payment_id: UUID, operation_key: str, tip_minor: int) -> OperationOutcome:
         """Set the tip of an authorized pre-authorization before its capture."""
         return self._operate(
-            payment_id, operation_key, "adjust_tip", {"tip_minor": tip_minor},
-            lambda p, h: p.adjust_tip(operation_key, h, tip_minor,
-                                      self.capture_tolerance_percent))
+            payment_id,
+            operation_key,
+            "adjust_tip",
+            {"tip_minor": tip_minor},
+            lambda p, h: p.adjust_tip(operation_key, h, tip_minor, self.capture_tolerance_percent),
+        )
 
     def void(self, payment_id: UUID, operation_key: str, reason: str = "") -> OperationOutcome:
-        """Release an authorized pre-authorization before its capture."""
-        return self._operate(payment_id, operation_key, "void", {"reason": reason},
-                             lambda p, h: p.void(operation_key, h, reason))
-
-    def refund(self, payment_id: UUID, operation_key: str,
-               amount_minor: int) -> OperationOutcome:
-        """Refund part or all of a captured payment, within the refund window."""
+        """Release an authorized pre-authorization before its capture (over the link: a
+        reversal of the authorization at the acquirer, see `_at_acquirer`)."""
+        if self.sends_to_acquirer(self._payment(payment_id)):
+            return self._at_acquirer(
+                payment_id,
+                operation_key,
+                "void",
+                {"reason": reason},
+                lambda p, h: p.owe_void(operation_key, h, reason),
+            )
         return self._operate(
-            payment_id, operation_key, "refund", {"amount_minor": amount_minor},
-            lambda p, h: p.refund(operation_key, h, amount_minor, self.clock(),
-                                  self.refund_window))
+            payment_id,
+            operation_key,
+            "void",
+            {"reason": reason},
+            lambda p, h: p.void(operation_key, h, reason),
+        )
 
-    def reverse(self, payment_id: UUID, operation_key: str,
-                reason: str = "no answer") -> OperationOutcome:
+    def refund(self, payment_id: UUID, operation_key: str, amount_minor: int) -> OperationOutcome:
+        """Refund part or all of a captured payment, within the refund window (over the
+        link: a referenced refund at the acquirer, see `_at_acquirer`)."""
+        if self.sends_to_acquirer(self._payment(payment_id)):
+            return self._at_acquirer(
+                payment_id,
+                operation_key,
+                "refund",
+                {"amount_minor": amount_minor},
+                lambda p, h: p.owe_refund(
+                    operation_key, h, amount_minor, self.clock(), self.refund_window
+                ),
+            )
+        return self._operate(
+            payment_id,
+            operation_key,
+            "refund",
+            {"amount_minor": amount_minor},
+            lambda p, h: p.refund(operation_key, h, amount_minor, self.clock(), self.refund_window),
+        )
+
+    def reverse(
+        self, payment_id: UUID, operation_key: str, reason: str = "no answer"
+    ) -> OperationOutcome:
         """Reverse a payment whose outcome never came back (still requested).
 
         If the acquirer was asked and its reversal is still owed, the acquirer is asked to
@@ -570,8 +693,13 @@ class Payments(ServiceApplication):
         payment = self._payment(payment_id)
         if payment.reversal_owed and payment.operation(operation_key) is None:
             self._confirm_reversal(payment)
-        return self._operate(payment_id, operation_key, "reverse", {"reason": reason},
-                             lambda p, h: p.reverse(operation_key, h, reason))
+        return self._operate(
+            payment_id,
+            operation_key,
+            "reverse",
+            {"reason": reason},
+            lambda p, h: p.reverse(operation_key, h, reason),
+        )
 
     # -- unknown outcomes -----------------------------------------------------------------------
 
@@ -618,8 +746,10 @@ class Payments(ServiceApplication):
         reason = payment.reason or NO_ANSWER_REASON
         body_hash = self._hash("reverse", {"reason": reason})
         return self._operate_on(
-            payment.id, lambda p, h: p.reverse(AUTO_REVERSAL_KEY, h, reason)
-            if p.status == PENDING else None, body_hash)
+            payment.id,
+            lambda p, h: p.reverse(AUTO_REVERSAL_KEY, h, reason) if p.status == PENDING else None,
+            body_hash,
+        )
 
     def _confirm_reversal(self, payment: Payment) -> None:
         if not isinstance(self.acquirer, ReversingAcquirer):
@@ -627,10 +757,10 @@ class Payments(ServiceApplication):
         if not self.acquirer.reverse(payment.reversal_reference):
             raise AcquirerUnavailableError(
                 f"the acquirer did not confirm the reversal of payment {payment.id}; it stays "
-                "pending")
+                "pending"
+            )
 
-    def refund_unreferenced(self, request: AuthorizationRequest,
-                            permitted: bool) -> PaymentOutcome:
+    def refund_unreferenced(self, request: AuthorizationRequest, permitted: bool) -> PaymentOutcome:
         """Money back onto a card with no original payment: only when `permitted`.
 
         The request's idempotency key names the refund (like a sale's); the same key and body
@@ -644,9 +774,14 @@ class Payments(ServiceApplication):
             self._check_same_body(existing, body_hash)
             return self._outcome(existing)
         payment = Payment.refund_unreferenced(
-            store_id=request.store_id, idempotency_key=request.idempotency_key,
-            sale_id=request.sale_id, amount_minor=request.amount_minor,
-            currency=request.currency, card=card, body_hash=body_hash, permitted=permitted,
+            store_id=request.store_id,
+            idempotency_key=request.idempotency_key,
+            sale_id=request.sale_id,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            card=card,
+            body_hash=body_hash,
+            permitted=permitted,
             tender=request.tender,
         )
         findings = self._risk_findings(request, card, unreferenced_refund=True)
@@ -654,10 +789,16 @@ class Payments(ServiceApplication):
             # Declined by a rule: the same id, born requested (kind refund) then declined 59,
             # so no money moves and a retry finds the decline.
             payment = Payment.request(
-                store_id=request.store_id, idempotency_key=request.idempotency_key,
-                sale_id=request.sale_id, amount_minor=request.amount_minor,
-                currency=request.currency, card=card, body_hash=body_hash,
-                tender=request.tender, kind=UNREFERENCED_REFUND)
+                store_id=request.store_id,
+                idempotency_key=request.idempotency_key,
+                sale_id=request.sale_id,
+                amount_minor=request.amount_minor,
+                currency=request.currency,
+                card=card,
+                body_hash=body_hash,
+                tender=request.tender,
+                kind=UNREFERENCED_REFUND,
+            )
             self._record_findings(payment, findings, request.lane_id)
         else:
             # Flags of a refund are recorded after its Refunded event (it is born refunded).
@@ -674,8 +815,9 @@ class Payments(ServiceApplication):
 
     # -- risk rules -----------------------------------------------------------------------------
 
-    def _apply_risk(self, payment: Payment, request: AuthorizationRequest, card: Card,
-                    unreferenced_refund: bool) -> bool:
+    def _apply_risk(
+        self, payment: Payment, request: AuthorizationRequest, card: Card, unreferenced_refund: bool
+    ) -> bool:
         """Evaluate the rules on a new request and record what fired on `payment`; True when
         a rule declined it (the payment is then declined with code 59)."""
         findings = self._risk_findings(request, card, unreferenced_refund)
@@ -692,15 +834,24 @@ class Payments(ServiceApplication):
             return True
         return False
 
-    def _risk_findings(self, request: AuthorizationRequest, card: Card,
-                       unreferenced_refund: bool) -> list[RiskFinding]:
+    def _risk_findings(
+        self, request: AuthorizationRequest, card: Card, unreferenced_refund: bool
+    ) -> list[RiskFinding]:
         with self._risk_lock:
             self._catch_up_risk_window()
-            return evaluate(self.risk_policy, self._risk_window, RiskRequest(
-                store_id=request.store_id, card_token=card.token,
-                amount_minor=request.amount_minor, currency=request.currency,
-                at=self.clock(), lane_id=request.lane_id,
-                unreferenced_refund=unreferenced_refund))
+            return evaluate(
+                self.risk_policy,
+                self._risk_window,
+                RiskRequest(
+                    store_id=request.store_id,
+                    card_token=card.token,
+                    amount_minor=request.amount_minor,
+                    currency=request.currency,
+                    at=self.clock(),
+                    lane_id=request.lane_id,
+                    unreferenced_refund=unreferenced_refund,
+                ),
+            )
 
     def _catch_up_risk_window(self) -> None:
         """Read the notification log forward into the risk window: attempts (Requested),
@@ -712,22 +863,26 @@ class Payments(ServiceApplication):
                 return
             for notification in notifications:
                 topic = notification.topic
-                if topic in (self._requested_topic, self._declined_topic,
-                             self._captured_topic):
+                if topic in (self._requested_topic, self._declined_topic, self._captured_topic):
                     e: Any = self.mapper.to_domain_event(notification)
                     if topic == self._requested_topic:
                         if e.kind != UNREFERENCED_REFUND:
                             window.attempt(e.card_token, e.timestamp)
                     elif topic == self._declined_topic:
                         if e.response_code != RISK_DECLINE_CODE:
-                            window.decline(e.store_id, getattr(e, "lane_id", ""),
-                                           e.timestamp)
+                            window.decline(e.store_id, getattr(e, "lane_id", ""), e.timestamp)
                     else:
                         window.capture(e.store_id, e.currency, e.amount_minor)
                 self._risk_position = notification.id
 
-    def _operate(self, payment_id: UUID, operation_key: str, name: str,
-                 body: dict[str, Any], apply: Callable[[Payment, str], None]) -> OperationOutcome:
+    def _operate(
+        self,
+        payment_id: UUID,
+        operation_key: str,
+        name: str,
+        body: dict[str, Any],
+        apply: Callable[[Payment, str], None],
+    ) -> OperationOutcome:
         """Run one keyed operation on a payment, and save it.
 
         A retry with the same key and body changes nothing and returns the first result.
@@ -740,11 +895,15 @@ class Payments(ServiceApplication):
         payment = self._operate_on(payment_id, apply, body_hash)
         done = payment.operation(operation_key)
         assert done is not None  # apply() recorded it or raised
-        return OperationOutcome(self._outcome(payment), operation_key, done.name,
-                                done.amount_minor)
+        return OperationOutcome(self._outcome(payment), operation_key, done.name, done.amount_minor)
 
-    def _operate_on(self, aggregate_id: UUID, apply: Callable[[A, str], None],
-                    body_hash: str, loader: Callable[[UUID], A] | None = None) -> A:
+    def _operate_on(
+        self,
+        aggregate_id: UUID,
+        apply: Callable[[A, str], None],
+        body_hash: str,
+        loader: Callable[[UUID], A] | None = None,
+    ) -> A:
         load: Callable[[UUID], Any] = loader or self._payment
         for _attempt in range(MAX_ATTEMPTS):
             aggregate = load(aggregate_id)
@@ -757,7 +916,8 @@ class Payments(ServiceApplication):
                 continue  # another operation won the version: re-run on its state
             return aggregate
         raise PaymentInProgressError(
-            f"{aggregate_id} is changing too often to apply this operation; retry shortly")
+            f"{aggregate_id} is changing too often to apply this operation; retry shortly"
+        )
 
     # -- gift cards -----------------------------------------------------------------------------
 
@@ -765,14 +925,23 @@ class Payments(ServiceApplication):
         """The gift card's id: from its keyed token, so the number names nothing stored."""
         return gift_card_id_for(self._gift_card_token(number))
 
-    def activate_gift_card(self, number: str, store_id: str, operation_key: str,
-                           currency: str, amount_minor: int) -> GiftCardOutcome:
+    def activate_gift_card(
+        self, number: str, store_id: str, operation_key: str, currency: str, amount_minor: int
+    ) -> GiftCardOutcome:
         """Activate a card with its initial amount; the same key and body is a retry."""
         token = self._gift_card_token(number)
-        body_hash = self._hash("activate", {"currency": currency, "amount_minor": amount_minor,
-                                            "store_id": store_id})
-        card = GiftCard.activate(token, mask_gift_card(number), store_id, currency,
-                                 amount_minor, operation_key, body_hash)
+        body_hash = self._hash(
+            "activate", {"currency": currency, "amount_minor": amount_minor, "store_id": store_id}
+        )
+        card = GiftCard.activate(
+            token,
+            mask_gift_card(number),
+            store_id,
+            currency,
+            amount_minor,
+            operation_key,
+            body_hash,
+        )
         existing = self._gift_card_or_none(card.id)
         if existing is None:
             try:
@@ -786,50 +955,100 @@ class Payments(ServiceApplication):
             raise GiftCardAlreadyActivatedError("the gift card is already activated")
         if done.name != "activate" or done.body_hash != body_hash:
             raise GiftCardOperationConflictError(
-                f"operation key {operation_key!r} was used for another request")
+                f"operation key {operation_key!r} was used for another request"
+            )
         return self._gift_outcome(existing, operation_key)
 
-    def load_gift_card(self, number: str, store_id: str, operation_key: str,
-                       amount_minor: int, currency: str | None = None) -> GiftCardOutcome:
+    def load_gift_card(
+        self,
+        number: str,
+        store_id: str,
+        operation_key: str,
+        amount_minor: int,
+        currency: str | None = None,
+    ) -> GiftCardOutcome:
         """Add value to an active card (`currency`, when given, must be the card's)."""
         return self._gift_operate(
-            number, operation_key, "load",
+            number,
+            operation_key,
+            "load",
             {"store_id": store_id, "amount_minor": amount_minor, "currency": currency},
-            lambda c, h: c.load(operation_key, h, store_id, amount_minor, currency))
+            lambda c, h: c.load(operation_key, h, store_id, amount_minor, currency),
+        )
 
-    def redeem_gift_card(self, number: str, store_id: str, operation_key: str, sale_id: str,
-                         amount_minor: int, currency: str | None = None) -> GiftCardOutcome:
+    def redeem_gift_card(
+        self,
+        number: str,
+        store_id: str,
+        operation_key: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str | None = None,
+    ) -> GiftCardOutcome:
         """Pay with the card (a tender of `sale_id`); never below a zero balance."""
         return self._gift_operate(
-            number, operation_key, "redeem",
-            {"store_id": store_id, "sale_id": sale_id, "amount_minor": amount_minor,
-             "currency": currency},
-            lambda c, h: c.redeem(operation_key, h, store_id, sale_id, amount_minor, currency))
+            number,
+            operation_key,
+            "redeem",
+            {
+                "store_id": store_id,
+                "sale_id": sale_id,
+                "amount_minor": amount_minor,
+                "currency": currency,
+            },
+            lambda c, h: c.redeem(operation_key, h, store_id, sale_id, amount_minor, currency),
+        )
 
-    def refund_gift_card(self, number: str, store_id: str, operation_key: str, sale_id: str,
-                         amount_minor: int, currency: str | None = None) -> GiftCardOutcome:
+    def refund_gift_card(
+        self,
+        number: str,
+        store_id: str,
+        operation_key: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str | None = None,
+    ) -> GiftCardOutcome:
         """Money back onto the card."""
         return self._gift_operate(
-            number, operation_key, "refund",
-            {"store_id": store_id, "sale_id": sale_id, "amount_minor": amount_minor,
-             "currency": currency},
-            lambda c, h: c.refund(operation_key, h, store_id, sale_id, amount_minor, currency))
+            number,
+            operation_key,
+            "refund",
+            {
+                "store_id": store_id,
+                "sale_id": sale_id,
+                "amount_minor": amount_minor,
+                "currency": currency,
+            },
+            lambda c, h: c.refund(operation_key, h, store_id, sale_id, amount_minor, currency),
+        )
 
-    def block_gift_card(self, number: str, store_id: str, operation_key: str,
-                        reason: str = "") -> GiftCardOutcome:
+    def block_gift_card(
+        self, number: str, store_id: str, operation_key: str, reason: str = ""
+    ) -> GiftCardOutcome:
         """No more redemption nor load on this card."""
         return self._gift_operate(
-            number, operation_key, "block", {"store_id": store_id, "reason": reason},
-            lambda c, h: c.block(operation_key, h, store_id, reason))
+            number,
+            operation_key,
+            "block",
+            {"store_id": store_id, "reason": reason},
+            lambda c, h: c.block(operation_key, h, store_id, reason),
+        )
 
     def gift_card_balance(self, number: str) -> GiftCardOutcome:
         """The card's status and balance."""
         return self._gift_outcome(self._gift_card(self.gift_card_id(number)), "")
 
-    def _gift_operate(self, number: str, operation_key: str, name: str, body: dict[str, Any],
-                      apply: Callable[[GiftCard, str], None]) -> GiftCardOutcome:
-        card = self._operate_on(self.gift_card_id(number), apply, self._hash(name, body),
-                                loader=self._gift_card)
+    def _gift_operate(
+        self,
+        number: str,
+        operation_key: str,
+        name: str,
+        body: dict[str, Any],
+        apply: Callable[[GiftCard, str], None],
+    ) -> GiftCardOutcome:
+        card = self._operate_on(
+            self.gift_card_id(number), apply, self._hash(name, body), loader=self._gift_card
+        )
         return self._gift_outcome(card, operation_key)
 
     def _gift_card_token(self, number: str) -> str:
@@ -851,10 +1070,14 @@ class Payments(ServiceApplication):
     def _gift_outcome(card: GiftCard, operation_key: str) -> GiftCardOutcome:
         done: Operation | None = card.operations.get(operation_key) if operation_key else None
         return GiftCardOutcome(
-            gift_card_id=str(card.id), masked_number=card.masked_number, status=card.status,
-            currency=card.currency, balance_minor=card.balance_minor,
+            gift_card_id=str(card.id),
+            masked_number=card.masked_number,
+            status=card.status,
+            currency=card.currency,
+            balance_minor=card.balance_minor,
             operation_key=operation_key if done else "",
-            operation=done.name if done else "", amount_minor=done.amount_minor if done else 0,
+            operation=done.name if done else "",
+            amount_minor=done.amount_minor if done else 0,
         )
 
     # -- offline terminal approvals ---------------------------------------------------------------
@@ -873,14 +1096,140 @@ class Payments(ServiceApplication):
             if payment is None or not payment.advice_owed:
                 continue
             try:
-                answer = self.acquirer.advise(payment.masked_pan, payment.captured_minor,
-                                              payment.currency, payment.auth_code)
+                answer = self.acquirer.advise(
+                    payment.masked_pan, payment.captured_minor, payment.currency, payment.auth_code
+                )
             except AcquirerUnavailableError:
                 break  # the next run tries again
             if answer.unknown:
                 continue
             results.append(self._outcome(self._record_advice(payment_id, answer)))
         return results
+
+    # -- refunds and voids owed to the acquirer ---------------------------------------------------
+
+    def sends_to_acquirer(self, payment: Payment) -> bool:
+        """Whether a refund or void of `payment` must be made at the acquirer (it was
+        authorized over the ISO 8583 link: it has the link's reference), rather than only
+        recorded (the in-process stand-in acquirer, which holds no money)."""
+        return bool(payment.authorization_reference) and not payment.terminal_id
+
+    def send_owed_operations(self, only_if_new: bool = False) -> list[PaymentOutcome]:
+        """Send every refund and void owed to the acquirer and record its answer: approved ->
+        Refunded / Voided (published, counted in the batch), declined -> refused and
+        flagged. Run by the service's timer and right after a consumer batch commits, never
+        inside a consumer's transaction: an answer lost to a crash before it is saved means
+        the operation is sent again, with the same reference, and the acquirer answers it as
+        the same refund (a void is a reversal, which is idempotent by its original).
+        `only_if_new` (the nudge after a consumer batch): nothing is sent unless something
+        became owed since the last run, so an acquirer that is down slows no batch that owes
+        it nothing."""
+        results: list[PaymentOutcome] = []
+        payment_ids, new = self._operations_owed()
+        if only_if_new and not new:
+            return results
+        for payment_id in payment_ids:
+            payment = self._payment_or_none(payment_id)
+            if payment is None:
+                continue
+            for key, owed in list(payment.owed.items()):
+                try:
+                    answer = self._send_owed(payment, owed)
+                except AcquirerUnavailableError as error:
+                    log.warning(
+                        "owed %s of payment %s not sent: %s", owed.operation, payment.id, error
+                    )
+                    return results  # the next run tries again
+                if answer is None:
+                    continue  # no answer: still owed, sent again next time
+                payment = self._record_acquirer_answer(payment.id, key, answer)
+            results.append(self._outcome(payment))
+        return results
+
+    def _at_acquirer(
+        self,
+        payment_id: UUID,
+        operation_key: str,
+        name: str,
+        body: dict[str, Any],
+        apply: Callable[[Payment, str], None],
+    ) -> OperationOutcome:
+        """A refund or void of a host-authorized payment asked for by a command: recorded
+        owed (saved) first, then sent, then its answer recorded, so a crash anywhere leaves
+        it owed for the timer, never made twice. No answer: returned still owed (the payment's
+        refunded amount unchanged; the timer sends it again). Declined: PaymentDeclinedError
+        (now and on every retry of the key)."""
+        self._operate(payment_id, operation_key, name, body, apply)
+        payment = self._payment(payment_id)
+        owed = payment.owed.get(operation_key)
+        if owed is not None:
+            try:
+                answer = self._send_owed(payment, owed)
+            except AcquirerUnavailableError as error:
+                log.warning("%s of payment %s owed to the acquirer: %s", name, payment_id, error)
+                answer = None
+            if answer is not None:
+                payment = self._record_acquirer_answer(payment_id, operation_key, answer)
+        done = payment.operation(operation_key)
+        assert done is not None
+        if operation_key not in payment.owed and done.amount_minor == 0 and name == "refund":
+            raise PaymentDeclinedError(
+                f"the acquirer declined refund {operation_key!r} of payment {payment_id}", ""
+            )
+        return OperationOutcome(self._outcome(payment), operation_key, done.name, done.amount_minor)
+
+    def owed_operations(self, payment_id: UUID) -> dict[str, OwedOperation]:
+        """The refunds and voids of a payment still owed to the acquirer, by key."""
+        return dict(self._payment(payment_id).owed)
+
+    def _send_owed(self, payment: Payment, owed: OwedOperation) -> AuthorizationResult | None:
+        """The acquirer's answer to one owed operation; None when it gave none."""
+        if owed.operation == OWED_VOID:
+            if not isinstance(self.acquirer, ReversingAcquirer):
+                raise AcquirerUnavailableError("this acquirer cannot reverse an authorization")
+            confirmed = self.acquirer.reverse(payment.authorization_reference)
+            return AuthorizationResult(True, "00", "reversed") if confirmed else None
+        if not isinstance(self.acquirer, RefundingAcquirer):
+            raise AcquirerUnavailableError("this acquirer makes no referenced refunds")
+        answer = self.acquirer.refund(
+            payment.authorization_reference, owed.amount_minor, payment.currency, owed.reference
+        )
+        return None if answer.unknown else answer
+
+    def _record_acquirer_answer(
+        self, payment_id: UUID, operation_key: str, answer: AuthorizationResult
+    ) -> Payment:
+        def apply(payment: Payment, _hash: str) -> None:
+            if operation_key in payment.owed:
+                payment.acquirer_answered(
+                    operation_key, answer.approved, answer.response_code, answer.reason
+                )
+
+        return self._operate_on(payment_id, apply, "")
+
+    def _operations_owed(self) -> tuple[list[UUID], bool]:
+        """Payments with a refund or void owed to the acquirer: read forward from the
+        notification log (new owed operations), dropped once nothing is owed; and whether
+        any became owed since the last call."""
+        new = False
+        with self._owed_lock:
+            while True:
+                notifications = self.notifications(self._owed_position + 1, 500)
+                if not notifications:
+                    break
+                for notification in notifications:
+                    if notification.topic == self._owed_topic:
+                        new = True
+                        originator = notification.originator_id
+                        self._owed_ids[
+                            originator if isinstance(originator, UUID) else UUID(originator)
+                        ] = None
+                    self._owed_position = notification.id
+            for payment_id in list(self._owed_ids):
+                payment = self._payment_or_none(payment_id)
+                if payment is None or not payment.owed:
+                    self._owed_ids.pop(payment_id, None)
+            return list(self._owed_ids), new
 
     def _advices_owed(self) -> list[UUID]:
         """Offline terminal approvals not yet advised, read forward from the notification log
@@ -936,8 +1285,7 @@ class Payments(ServiceApplication):
                     yield self.mapper.to_domain_event(notification)
                 position = notification.id
 
-    def close_batch(self, store_id: str, terminal_id: str | None,
-                    business_day: str) -> BatchReport:
+    def close_batch(self, store_id: str, terminal_id: str | None, business_day: str) -> BatchReport:
         """Close a store's (or one terminal's) business day: totals by scheme and type.
         Idempotent: closing the same store, terminal and day again returns the first close."""
         day = batch.business_day(business_day).isoformat()
@@ -946,8 +1294,14 @@ class Payments(ServiceApplication):
         if isinstance(existing, Batch):
             return existing.report()
         totals = self._day_totals(store_id, terminal, day)
-        closed = Batch.close(store_id, terminal, day, totals.currency, totals.totals(),
-                             int(self.clock().timestamp() * 1000))
+        closed = Batch.close(
+            store_id,
+            terminal,
+            day,
+            totals.currency,
+            totals.totals(),
+            int(self.clock().timestamp() * 1000),
+        )
         try:
             self.save(closed)
         except IntegrityError:
@@ -956,8 +1310,7 @@ class Payments(ServiceApplication):
             return found.report()
         return closed.report()
 
-    def get_batch(self, store_id: str, terminal_id: str | None,
-                  business_day: str) -> BatchReport:
+    def get_batch(self, store_id: str, terminal_id: str | None, business_day: str) -> BatchReport:
         day = batch.business_day(business_day).isoformat()
         found = self.get_or_none(Batch.create_id(store_id, terminal_id or "", day))
         if not isinstance(found, Batch):
@@ -965,9 +1318,18 @@ class Payments(ServiceApplication):
         return found.report()
 
     def _day_totals(self, store_id: str, terminal: str, day: str) -> batch.Totals:
-        topics = {get_topic(c) for c in (
-            Payment.Requested, Payment.AtTerminal, Payment.TipAdjusted, Payment.Captured,
-            Payment.Refunded, Payment.Voided, CashTender.Recorded)}
+        topics = {
+            get_topic(c)
+            for c in (
+                Payment.Requested,
+                Payment.AtTerminal,
+                Payment.TipAdjusted,
+                Payment.Captured,
+                Payment.Refunded,
+                Payment.Voided,
+                CashTender.Recorded,
+            )
+        }
         schemes: dict[UUID, str] = {}
         terminals: dict[UUID, str] = {}
         tips: dict[UUID, int] = {}
@@ -1006,8 +1368,9 @@ class Payments(ServiceApplication):
         rows = batch.read_settlement(settlement_path, day)
         ours = self._captured_on(day)
         by_rrn = {c.rrn: c for c in ours.values() if c.rrn}
-        by_auth = {(c.auth_code, c.amount_minor): c for c in ours.values()
-                   if not c.rrn and c.auth_code}
+        by_auth = {
+            (c.auth_code, c.amount_minor): c for c in ours.values() if not c.rrn and c.auth_code
+        }
         unknown = self._unknown_by_stan()
         matched, differences = 0, []
         for row in rows:
@@ -1017,39 +1380,158 @@ class Payments(ServiceApplication):
                 if mine.amount_minor == row.amount_minor and mine.currency == row.currency:
                     matched += 1
                     continue
-                differences.append(batch.Difference(
-                    batch.AMOUNT_MISMATCH, str(mine.payment_id), row.rrn, row.auth_code,
-                    mine.amount_minor, row.amount_minor, row.currency, "alerted"))
+                differences.append(
+                    batch.Difference(
+                        batch.AMOUNT_MISMATCH,
+                        str(mine.payment_id),
+                        row.rrn,
+                        row.auth_code,
+                        mine.amount_minor,
+                        row.amount_minor,
+                        row.currency,
+                        "alerted",
+                    )
+                )
                 continue
             differences.append(self._missing_ours(row, unknown.get(row.stan)))
         for mine in ours.values():
-            differences.append(batch.Difference(
-                batch.MISSING_ACQUIRER, str(mine.payment_id), mine.rrn, mine.auth_code,
-                mine.amount_minor, 0, mine.currency, "alerted"))
+            differences.append(
+                batch.Difference(
+                    batch.MISSING_ACQUIRER,
+                    str(mine.payment_id),
+                    mine.rrn,
+                    mine.auth_code,
+                    mine.amount_minor,
+                    0,
+                    mine.currency,
+                    "alerted",
+                )
+            )
+        refunds_matched, refund_differences = self._reconcile_refunds(day, settlement_path)
+        matched += refunds_matched
+        differences.extend(refund_differences)
         for difference in differences:
-            log.error("reconciliation %s: %s payment %s rrn %s (ours %d, acquirer %d)", day,
-                      difference.kind, difference.payment_id or "-", difference.rrn or "-",
-                      difference.ours_minor, difference.acquirer_minor)
+            log.error(
+                "reconciliation %s: %s payment %s rrn %s (ours %d, acquirer %d)",
+                day,
+                difference.kind,
+                difference.payment_id or "-",
+                difference.rrn or "-",
+                difference.ours_minor,
+                difference.acquirer_minor,
+            )
         return self._record_reconciliation(day, matched, differences)
 
-    def _missing_ours(self, row: batch.SettlementRow,
-                      payment_id: UUID | None) -> batch.Difference:
+    def _reconcile_refunds(
+        self, day: str, settlement_path: Path
+    ) -> tuple[int, list[batch.Difference]]:
+        """The day's refunds made at the acquirer against the ones we recorded approved, by
+        the refund's reference (the RRN we gave it). A refund the acquirer made that we still
+        hold owed (its answer was lost) is listed missing on our side: the next
+        `send_refunds` records it (the acquirer answers the resend as the same refund)."""
+        rows = batch.read_settlement(settlement_path, day, batch.REFUND_TYPES)
+        owed_by_reference, ours = self._host_refunds_on(day)
+        matched, differences = 0, []
+        for row in rows:
+            mine = ours.pop(row.rrn, None)
+            if mine is None:
+                payment_id = owed_by_reference.get(row.rrn, "")
+                differences.append(
+                    batch.Difference(
+                        batch.MISSING_OURS,
+                        str(payment_id),
+                        row.rrn,
+                        row.auth_code,
+                        0,
+                        row.amount_minor,
+                        row.currency,
+                        "alerted",
+                    )
+                )
+            elif (mine.amount_minor, mine.currency) == (row.amount_minor, row.currency):
+                matched += 1
+            else:
+                differences.append(
+                    batch.Difference(
+                        batch.AMOUNT_MISMATCH,
+                        str(mine.payment_id),
+                        row.rrn,
+                        row.auth_code,
+                        mine.amount_minor,
+                        row.amount_minor,
+                        row.currency,
+                        "alerted",
+                    )
+                )
+        for mine in ours.values():
+            differences.append(
+                batch.Difference(
+                    batch.MISSING_ACQUIRER,
+                    str(mine.payment_id),
+                    mine.rrn,
+                    "",
+                    mine.amount_minor,
+                    0,
+                    mine.currency,
+                    "alerted",
+                )
+            )
+        return matched, differences
+
+    def _host_refunds_on(self, day: str) -> tuple[dict[str, UUID], dict[str, _Captured]]:
+        """Refunds sent to the acquirer: every one by its reference (-> payment), and the
+        ones approved on `day` by reference."""
+        topics = {get_topic(Payment.AcquirerOperationOwed), get_topic(Payment.Refunded)}
+        owed: dict[tuple[UUID, str], str] = {}
+        approved: dict[str, _Captured] = {}
+        for e in self._domain_events(topics):
+            if isinstance(e, Payment.AcquirerOperationOwed):
+                if e.operation == OWED_REFUND:
+                    owed[(e.originator_id, e.operation_key)] = e.reference
+                continue
+            reference = owed.get((e.originator_id, e.operation_key))
+            if reference is not None and _on_day(e.timestamp, day):
+                approved[reference] = _Captured(
+                    e.originator_id, reference, "", e.amount_minor, e.currency
+                )
+        return {ref: pid for (pid, _key), ref in owed.items()}, approved
+
+    def _missing_ours(self, row: batch.SettlementRow, payment_id: UUID | None) -> batch.Difference:
         """The acquirer charged what we do not have captured. A payment still pending (its
         answer never came) is recorded captured with the acquirer's codes."""
         payment = self._payment_or_none(payment_id) if payment_id else None
-        if payment is not None and payment.status == PENDING and payment.kind == SALE \
-                and payment.amount_minor == row.amount_minor:
+        if (
+            payment is not None
+            and payment.status == PENDING
+            and payment.kind == SALE
+            and payment.amount_minor == row.amount_minor
+        ):
             payment.capture(auth_code=row.auth_code, rrn=row.rrn, captured_at=self.clock())
             self.save(payment)
-            return batch.Difference(batch.MISSING_OURS, str(payment.id), row.rrn,
-                                    row.auth_code, 0, row.amount_minor, row.currency,
-                                    "recorded_capture")
-        return batch.Difference(batch.MISSING_OURS, str(payment.id) if payment else "",
-                                row.rrn, row.auth_code, 0, row.amount_minor, row.currency,
-                                "alerted")
+            return batch.Difference(
+                batch.MISSING_OURS,
+                str(payment.id),
+                row.rrn,
+                row.auth_code,
+                0,
+                row.amount_minor,
+                row.currency,
+                "recorded_capture",
+            )
+        return batch.Difference(
+            batch.MISSING_OURS,
+            str(payment.id) if payment else "",
+            row.rrn,
+            row.auth_code,
+            0,
+            row.amount_minor,
+            row.currency,
+            "alerted",
+        )
 
-    def _record_reconciliation(self, day: str, matched: int,
-                               differences: list[batch.Difference]) -> ReconciliationReport:
+    def _record_reconciliation(
+        self, day: str, matched: int, differences: list[batch.Difference]
+    ) -> ReconciliationReport:
         for _attempt in range(MAX_ATTEMPTS):
             found = self.get_or_none(Reconciliation.create_id(day))
             run = found if isinstance(found, Reconciliation) else Reconciliation.start(day)
@@ -1077,8 +1559,9 @@ class Payments(ServiceApplication):
         captured: dict[UUID, _Captured] = {}
         for e in self._domain_events(topics):
             if _on_day(e.captured_at or e.timestamp, day):
-                captured[e.originator_id] = _Captured(e.originator_id, e.rrn, e.auth_code,
-                                                      e.amount_minor, e.currency)
+                captured[e.originator_id] = _Captured(
+                    e.originator_id, e.rrn, e.auth_code, e.amount_minor, e.currency
+                )
         return captured
 
     def _unknown_by_stan(self) -> dict[str, UUID]:

@@ -36,6 +36,8 @@ AMOUNT_MISMATCH = "amount_mismatch"
 
 #: Settlement rows that move money (an authorization alone only holds funds).
 FINANCIAL_TYPES = frozenset({"sale", "completion"})
+#: Settlement rows of the referenced refunds the acquirer made (money back to cards).
+REFUND_TYPES = frozenset({"refund"})
 
 
 class BatchError(ValueError):
@@ -278,8 +280,11 @@ class SettlementRow:
     type: str
 
 
-def read_settlement(path: Path, day: str) -> list[SettlementRow]:
-    """The money-moving rows of `day` in a settlement CSV (BatchError if unreadable)."""
+def read_settlement(
+    path: Path, day: str, types: frozenset[str] = FINANCIAL_TYPES
+) -> list[SettlementRow]:
+    """The rows of `day` and `types` in a settlement CSV (BatchError if unreadable); by
+    default the charges (sales, completions)."""
     try:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
@@ -288,7 +293,7 @@ def read_settlement(path: Path, day: str) -> list[SettlementRow]:
     result = []
     for number, row in enumerate(rows, start=2):
         try:
-            if row["date"] != day or row["type"] not in FINANCIAL_TYPES:
+            if row["date"] != day or row["type"] not in types:
                 continue
             result.append(
                 SettlementRow(

@@ -55,8 +55,11 @@ _refusals = refusals(
         InvalidCardError: "invalid",
         (PaymentNotFoundError, GiftCardNotFoundError, BatchNotFoundError): "not_found",
         BatchError: "invalid",
-        (PaymentConflictError, OperationKeyConflictError,
-         GiftCardOperationConflictError): "conflict",
+        (
+            PaymentConflictError,
+            OperationKeyConflictError,
+            GiftCardOperationConflictError,
+        ): "conflict",
         PaymentInProgressError: "in_progress",
         AcquirerUnavailableError: "unavailable",
         GiftCardInsufficientFundsError: "insufficient_funds",
@@ -193,6 +196,7 @@ class PaymentsCommands:
             "summary": self.summary,
             "rotate_vault_key": self.rotate_vault_key,
             "send_advices": self.send_advices,
+            "send_refunds": self.send_refunds,
             "close_batch": self.close_batch,
             "reconcile": self.reconcile,
             "get_reconciliation": self.get_reconciliation,
@@ -203,6 +207,13 @@ class PaymentsCommands:
         (status stays approved; `reason` says why one was declined late)."""
         with _refusals:
             return {"payments": [payment_reply(p) for p in self.app.send_advices()]}
+
+    def send_refunds(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{} -> {payments: [...]}: the refunds and voids owed to the acquirer (host-
+        authorized payments), sent now; each payment as it is after the acquirer's answer
+        (`refunded_minor` counts approved refunds only)."""
+        with _refusals:
+            return {"payments": [payment_reply(p) for p in self.app.send_owed_operations()]}
 
     def close_batch(self, body: dict[str, Any]) -> dict[str, Any]:
         """{store_id, business_day: YYYY-MM-DD, terminal_id?} -> the closed batch: totals by
@@ -308,46 +319,80 @@ class PaymentsCommands:
     def pending_payments(self, body: dict[str, Any]) -> dict[str, Any]:
         """{} -> {payments: [...]}: every pending payment; `reversal_owed` marks the ones the
         acquirer may have charged and that wait for a confirmed reversal."""
-        return {"payments": [{**payment_reply(p), "reversal_owed": p.reversal_owed}
-                             for p in self.app.pending_payments()]}
+        return {
+            "payments": [
+                {**payment_reply(p), "reversal_owed": p.reversal_owed}
+                for p in self.app.pending_payments()
+            ]
+        }
 
     def retry_reversals(self, body: dict[str, Any]) -> dict[str, Any]:
         """{} -> {payments: [...]}: the reversals still owed, asked again."""
-        return {"payments": [{**payment_reply(p), "reversal_owed": p.reversal_owed}
-                             for p in self.app.retry_reversals()]}
+        return {
+            "payments": [
+                {**payment_reply(p), "reversal_owed": p.reversal_owed}
+                for p in self.app.retry_reversals()
+            ]
+        }
 
     def activate_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, currency, amount_minor}."""
-        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
-                text(body, "currency"), integer(body, "amount_minor"))
+        args = (
+            text(body, "number"),
+            text(body, "store_id"),
+            text(body, "operation_key"),
+            text(body, "currency"),
+            integer(body, "amount_minor"),
+        )
         with _refusals:
             return gift_card_reply(self.app.activate_gift_card(*args))
 
     def load_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, amount_minor, currency?}."""
-        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
-                integer(body, "amount_minor"), _optional_currency(body))
+        args = (
+            text(body, "number"),
+            text(body, "store_id"),
+            text(body, "operation_key"),
+            integer(body, "amount_minor"),
+            _optional_currency(body),
+        )
         with _refusals:
             return gift_card_reply(self.app.load_gift_card(*args))
 
     def redeem_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, sale_id, amount_minor, currency?}."""
-        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
-                text(body, "sale_id"), integer(body, "amount_minor"), _optional_currency(body))
+        args = (
+            text(body, "number"),
+            text(body, "store_id"),
+            text(body, "operation_key"),
+            text(body, "sale_id"),
+            integer(body, "amount_minor"),
+            _optional_currency(body),
+        )
         with _refusals:
             return gift_card_reply(self.app.redeem_gift_card(*args))
 
     def refund_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, sale_id, amount_minor, currency?}."""
-        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
-                text(body, "sale_id"), integer(body, "amount_minor"), _optional_currency(body))
+        args = (
+            text(body, "number"),
+            text(body, "store_id"),
+            text(body, "operation_key"),
+            text(body, "sale_id"),
+            integer(body, "amount_minor"),
+            _optional_currency(body),
+        )
         with _refusals:
             return gift_card_reply(self.app.refund_gift_card(*args))
 
     def block_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, reason?}."""
-        args = (text(body, "number"), text(body, "store_id"), text(body, "operation_key"),
-                _optional_text(body, "reason"))
+        args = (
+            text(body, "number"),
+            text(body, "store_id"),
+            text(body, "operation_key"),
+            _optional_text(body, "reason"),
+        )
         with _refusals:
             return gift_card_reply(self.app.block_gift_card(*args))
 
@@ -368,8 +413,9 @@ class PaymentsCommands:
         if max_batches < 1 or (batch_size is not None and batch_size < 1):
             raise CommandError("max_batches and batch_size must be positive", "invalid")
         with _refusals:
-            progress = self.app.rotate_vault_key(key_id, max_batches=max_batches,
-                                                 batch_size=batch_size)
+            progress = self.app.rotate_vault_key(
+                key_id, max_batches=max_batches, batch_size=batch_size
+            )
         return {"key_id": key_id, "rotated": progress.rotated, "remaining": progress.remaining}
 
     def summary(self, body: dict[str, Any]) -> dict[str, Any]:

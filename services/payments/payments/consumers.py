@@ -5,15 +5,30 @@ transaction with the upstream position, so a redelivered event is skipped, and e
 is keyed besides (`<return_id>:<payment_id>` on the payment or gift card, derived ids for
 cash and refusals), so even a replay from an earlier position changes nothing twice.
 
-Refunds and voids are recorded here, not sent to the acquirer: the acquirer settles them from
-the batch (no acquirer call runs inside a handler, so no crash between an acquirer answer and
-the commit can make a refund happen twice). What cannot be done is never an exception that
-would dead-letter the event: it is recorded as a RefundRefusal and published for follow-up.
+Where the money goes back depends on how the payment was authorized:
+
+- over the ISO 8583 link (the payment has the link's reference): the refund (a referenced
+  refund, 0200 processing code 20) or void (a 0400 reversal of the authorization) is recorded
+  *owed* on the Payment, in this transaction; no acquirer call runs inside a handler, so no
+  crash between an acquirer answer and the commit can make a refund happen twice. The service
+  sends what is owed right after the batch commits (`PaymentsSink`) and from its timer
+  (`send_refunds`), with a reference fixed when it was recorded, so a resend is the same
+  refund at the acquirer; PaymentRefunded / PaymentVoided follow the approval, a decline is
+  refused and flagged (RefundRefused).
+- by the in-process stand-in acquirer (no link, no money held anywhere): recorded at once.
+- by the store's terminal (TerminalApproval): the host never authorized it and has no card
+  for it here (token only), so the refund is done on the terminal with the card, at the
+  lane: it is refused here with that reason (RefundRefused, not flagged) for the lane to
+  follow up, and the payment is not marked refunded.
+
+What cannot be done is never an exception that would dead-letter the event: it is recorded as
+a RefundRefusal and published for follow-up.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -32,7 +47,7 @@ from payments.domainmodel import (
 )
 from payments.tenders import CashTender, RefundRefusal
 from tillstream.codec import ReceivedEvent
-from tillstream.consumer import Handler, UnitOfWork
+from tillstream.consumer import Delivery, EventSourcedSink, Handler, UnitOfWork
 from tillstream.events.v1 import checkout_pb2, common_pb2, edge_pb2
 
 log = logging.getLogger(__name__)
@@ -40,6 +55,10 @@ log = logging.getLogger(__name__)
 CARD_KINDS = ("card", "wallet")
 GIFT_CARD = "gift_card"
 CASH = "cash"
+AT_TERMINAL = (
+    "a terminal-approved card is refunded on the store's terminal with the card: "
+    "nothing was sent to the acquirer"
+)
 
 
 def _at(ms: int, event: ReceivedEvent) -> datetime:
@@ -117,6 +136,9 @@ class _Refunds:
             return
         if payment.kind == UNREFERENCED_REFUND:
             return  # the lane made this refund itself (refund command): nothing more to do
+        if payment.terminal_id:
+            self.refuse(index, tender, AT_TERMINAL)
+            return
         self.refund_captured(index, tender, payment, key, tender.amount.amount_minor)
 
     def refund_captured(
@@ -129,7 +151,10 @@ class _Refunds:
     ) -> None:
         body_hash = self.app.operation_hash("refund", {"amount_minor": amount_minor})
         try:
-            payment.refund(key, body_hash, amount_minor, self.at, self.app.refund_window)
+            if self.app.sends_to_acquirer(payment):
+                payment.owe_refund(key, body_hash, amount_minor, self.at, self.app.refund_window)
+            else:
+                payment.refund(key, body_hash, amount_minor, self.at, self.app.refund_window)
         except PaymentError as error:
             self.refuse(index, tender, str(error))
 
@@ -142,9 +167,15 @@ class _Refunds:
             return
         if payment.operation(key) is not None:
             return  # done at an earlier delivery (the amount then was what remained)
+        if payment.terminal_id:
+            self.refuse(index, tender, AT_TERMINAL)
+            return
         try:
-            if payment.status == AUTHORIZED:
-                payment.void(key, self.app.operation_hash("void", {"reason": reason}), reason)
+            body_hash = self.app.operation_hash("void", {"reason": reason})
+            if payment.status == AUTHORIZED and self.app.sends_to_acquirer(payment):
+                payment.owe_void(key, body_hash, reason)
+            elif payment.status == AUTHORIZED:
+                payment.void(key, body_hash, reason)
             elif payment.status == CAPTURED:
                 remaining = payment.captured_minor - payment.refunded_minor
                 amount = min(tender.amount.amount_minor or remaining, remaining)
@@ -287,6 +318,22 @@ def on_terminal_approval(event: ReceivedEvent, uow: UnitOfWork) -> None:
         # A malformed approval is a bug at the edge: dead-lettered with the reason.
         raise ValueError(f"terminal approval {approval.payment_id}: {error}") from None
     uow.add(payment)
+
+
+class PaymentsSink(EventSourcedSink):
+    """The tracking sink, plus a nudge once a batch has committed: when refunds or voids became
+    owed to the acquirer, they are sent now rather than at the next timer tick. The
+    nudge runs after the commit on the same thread as the batch (the service's database
+    thread), so it never races a command; if it fails, what is owed stays owed for the
+    timer (the batch itself is committed and never retried for it)."""
+
+    def apply(self, tracking_name: str, deliveries: Sequence[Delivery]) -> None:
+        super().apply(tracking_name, deliveries)
+        app: Any = self.app
+        try:
+            app.send_owed_operations(only_if_new=True)
+        except Exception as error:  # the timer sends what is still owed
+            log.warning("owed refunds not sent after the batch: %s", error)
 
 
 #: Upstream event handlers, keyed by protobuf full name.

@@ -96,19 +96,29 @@ class OperationKeyConflictError(PaymentError):
     """An operation key re-used for another operation or another body."""
 
 
-def _check_amount(amount_minor: object, name: str = "amount_minor",
-                  allow_zero: bool = False) -> int:
+def _check_amount(
+    amount_minor: object, name: str = "amount_minor", allow_zero: bool = False
+) -> int:
     """An integer number of minor units: positive (or, if allowed, zero)."""
-    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) \
-            or amount_minor < 0 or (amount_minor == 0 and not allow_zero):
+    if (
+        not isinstance(amount_minor, int)
+        or isinstance(amount_minor, bool)
+        or amount_minor < 0
+        or (amount_minor == 0 and not allow_zero)
+    ):
         qualifier = "non-negative" if allow_zero else "positive"
         raise PaymentError(f"{name} must be a {qualifier} integer of minor units")
     return amount_minor
 
 
 def _check_currency(currency: str) -> str:
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii()
-            and currency.isalpha() and currency.isupper()):
+    if not (
+        isinstance(currency, str)
+        and len(currency) == 3
+        and currency.isascii()
+        and currency.isalpha()
+        and currency.isupper()
+    ):
         raise PaymentError(f"not an ISO 4217 currency code: {currency!r}")
     return currency
 
@@ -129,6 +139,31 @@ class Operation:
     name: str
     body_hash: str
     amount_minor: int
+
+
+#: What an operation owed to the acquirer is (see `Payment.owe_to_acquirer`).
+OWED_REFUND = "refund"
+OWED_VOID = "void"
+
+
+@dataclass(frozen=True)
+class OwedOperation:
+    """A refund or void recorded on a host-authorized payment and not yet answered by the
+    acquirer: sent (again) by the service's timer until it is. `reference` is the refund's
+    retrieval reference number at the acquirer (12 digits, fixed when it is recorded), so a
+    resend is the same refund there, never a second one."""
+
+    operation: str
+    amount_minor: int
+    reference: str
+    reason: str
+
+
+def acquirer_reference(payment_id: UUID, operation_key: str) -> str:
+    """The stable 12-digit reference of an operation sent to the acquirer: derived from the
+    payment and the operation's key, so every (re)send of it carries the same one."""
+    digest = hashlib.sha256(f"{payment_id}:{operation_key}".encode()).hexdigest()
+    return f"{int(digest, 16) % 10**12:012d}"
 
 
 def _replayed(operations: dict[str, Operation], key: str, name: str, body_hash: str) -> bool:
@@ -188,8 +223,13 @@ def card_scheme(pan: str) -> str:
 def parse_expiry(expiry: str) -> tuple[int, int]:
     """`MM/YY` -> (month, four-digit year)."""
     month_text, sep, year_text = expiry.partition("/")
-    if not (sep and len(month_text) == 2 and len(year_text) == 2
-            and month_text.isdigit() and year_text.isdigit()):
+    if not (
+        sep
+        and len(month_text) == 2
+        and len(year_text) == 2
+        and month_text.isdigit()
+        and year_text.isdigit()
+    ):
         raise InvalidCardError("expiry must be MM/YY")
     month = int(month_text)
     if not 1 <= month <= 12:
@@ -285,6 +325,10 @@ class Payment(Aggregate):
         captured_at: datetime | None
         operation_key: str
         body_hash: str
+        #: The acquirer link's name of an approved sale (message type, STAN, transmission
+        #: time; no card data) that a referenced refund names. Empty with the in-process
+        #: acquirer, for terminal approvals and completions, and in events stored before it.
+        reference: str = ""
 
     class Declined(Aggregate.Event):
         sale_id: str
@@ -400,6 +444,32 @@ class Payment(Aggregate):
         approved: bool
         reason: str
 
+    class AcquirerOperationOwed(Aggregate.Event):
+        # Private: a refund or void of a host-authorized payment, recorded (in the consumer's
+        # transaction) and owed to the acquirer; `Refunded`/`Voided` follow its approval,
+        # `AcquirerRefusedOperation` its decline.
+        operation_key: str
+        body_hash: str
+        store_id: str
+        operation: str
+        amount_minor: int
+        currency: str
+        reference: str
+        reason: str
+
+    class AcquirerRefusedOperation(Aggregate.Event):
+        # The acquirer declined an owed refund: nothing went back to the card; published as
+        # RefundRefused (flagged) for a person to follow up.
+        operation_key: str
+        store_id: str
+        sale_id: str
+        operation: str
+        amount_minor: int
+        currency: str
+        tender: str
+        response_code: str
+        reason: str
+
     class OutcomeUnknown(Aggregate.Event):
         # Private (no integration event): the request went to the acquirer, no answer came,
         # and its reversal was not confirmed either. `reference` is what the acquirer needs
@@ -463,6 +533,8 @@ class Payment(Aggregate):
         self.lane_id = ""
         self.advice_owed = False
         self.late_declined = False
+        #: Refunds and voids recorded and owed to the acquirer, by operation key.
+        self.owed: dict[str, OwedOperation] = {}
 
     @classmethod
     def request(
@@ -528,20 +600,29 @@ class Payment(Aggregate):
         _check_amount(amount_minor)
         _check_currency(currency)
         payment = cls(
-            id=payment_id, idempotency_key=str(payment_id), sale_id=sale_id,
-            store_id=store_id, amount_minor=amount_minor, currency=currency, tender="card",
-            card_token=card.token, masked_pan=card.masked_pan, scheme=card.scheme,
-            expiry_month=card.expiry_month, expiry_year=card.expiry_year,
-            body_hash=body_hash, kind=SALE,
+            id=payment_id,
+            idempotency_key=str(payment_id),
+            sale_id=sale_id,
+            store_id=store_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            tender="card",
+            card_token=card.token,
+            masked_pan=card.masked_pan,
+            scheme=card.scheme,
+            expiry_month=card.expiry_month,
+            expiry_year=card.expiry_year,
+            body_hash=body_hash,
+            kind=SALE,
         )
-        payment._at_terminal(store_id=store_id, terminal_id=terminal_id, lane_id=lane_id,
-                             offline=offline)
+        payment._at_terminal(
+            store_id=store_id, terminal_id=terminal_id, lane_id=lane_id, offline=offline
+        )
         payment.capture(auth_code=auth_code, rrn="", captured_at=approved_at)
         return payment
 
     @event(AtTerminal)
-    def _at_terminal(self, store_id: str, terminal_id: str, lane_id: str,
-                     offline: bool) -> None:
+    def _at_terminal(self, store_id: str, terminal_id: str, lane_id: str, offline: bool) -> None:
         self.terminal_id = terminal_id
         self.lane_id = lane_id
         self.advice_owed = offline
@@ -551,16 +632,35 @@ class Payment(Aggregate):
         money was never collected (a late decline, followed up by a person)."""
         if not self.advice_owed:
             raise IllegalTransitionError(f"payment {self.id} owes no advice")
-        self._advised(store_id=self.store_id, sale_id=self.sale_id,
-                      amount_minor=self.captured_minor, currency=self.currency,
-                      card_token=self.card_token, masked_pan=self.masked_pan,
-                      scheme=self.scheme, terminal_id=self.terminal_id,
-                      response_code=response_code, approved=approved, reason=reason)
+        self._advised(
+            store_id=self.store_id,
+            sale_id=self.sale_id,
+            amount_minor=self.captured_minor,
+            currency=self.currency,
+            card_token=self.card_token,
+            masked_pan=self.masked_pan,
+            scheme=self.scheme,
+            terminal_id=self.terminal_id,
+            response_code=response_code,
+            approved=approved,
+            reason=reason,
+        )
 
     @event(Advised)
-    def _advised(self, store_id: str, sale_id: str, amount_minor: int, currency: str,
-                 card_token: str, masked_pan: str, scheme: str, terminal_id: str,
-                 response_code: str, approved: bool, reason: str) -> None:
+    def _advised(
+        self,
+        store_id: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str,
+        card_token: str,
+        masked_pan: str,
+        scheme: str,
+        terminal_id: str,
+        response_code: str,
+        approved: bool,
+        reason: str,
+    ) -> None:
         self.advice_owed = False
         if not approved:
             self.late_declined = True
@@ -586,35 +686,78 @@ class Payment(Aggregate):
         """
         if permitted is not True:
             raise RefundNotPermittedError("an unreferenced refund needs the permission flag")
-        payment = cls.request(store_id, idempotency_key, sale_id, amount_minor, currency,
-                              card, body_hash, tender, kind=UNREFERENCED_REFUND)
-        payment._refunded(operation_key=idempotency_key, body_hash=body_hash,
-                          store_id=store_id, sale_id=sale_id, amount_minor=amount_minor,
-                          currency=currency, refunded_total_minor=amount_minor,
-                          referenced=False, tender=tender, card_token=card.token,
-                          masked_pan=card.masked_pan, scheme=card.scheme)
+        payment = cls.request(
+            store_id,
+            idempotency_key,
+            sale_id,
+            amount_minor,
+            currency,
+            card,
+            body_hash,
+            tender,
+            kind=UNREFERENCED_REFUND,
+        )
+        payment._refunded(
+            operation_key=idempotency_key,
+            body_hash=body_hash,
+            store_id=store_id,
+            sale_id=sale_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            refunded_total_minor=amount_minor,
+            referenced=False,
+            tender=tender,
+            card_token=card.token,
+            masked_pan=card.masked_pan,
+            scheme=card.scheme,
+        )
         return payment
 
     # -- the acquirer's answer to the request ----------------------------------------------
 
-    def capture(self, auth_code: str, rrn: str, captured_at: datetime | None = None) -> None:
+    def capture(
+        self, auth_code: str, rrn: str, captured_at: datetime | None = None, reference: str = ""
+    ) -> None:
         """The acquirer approved a sale: the money is captured."""
         self._check_pending()
         if self.kind != SALE:
             raise IllegalTransitionError(
-                f"a {self.kind} is not captured by its approval; use authorize/complete")
+                f"a {self.kind} is not captured by its approval; use authorize/complete"
+            )
         self._captured(
-            sale_id=self.sale_id, store_id=self.store_id, amount_minor=self.amount_minor,
-            currency=self.currency, tender=self.tender, card_token=self.card_token,
-            masked_pan=self.masked_pan, scheme=self.scheme, auth_code=auth_code, rrn=rrn,
-            captured_at=captured_at or _now(), operation_key="", body_hash="",
+            sale_id=self.sale_id,
+            store_id=self.store_id,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            tender=self.tender,
+            card_token=self.card_token,
+            masked_pan=self.masked_pan,
+            scheme=self.scheme,
+            auth_code=auth_code,
+            rrn=rrn,
+            captured_at=captured_at or _now(),
+            operation_key="",
+            body_hash="",
+            reference=reference,
         )
 
     @event(Captured)
     def _captured(
-        self, sale_id: str, store_id: str, amount_minor: int, currency: str, tender: str,
-        card_token: str, masked_pan: str, scheme: str, auth_code: str, rrn: str,
-        captured_at: datetime | None = None, operation_key: str = "", body_hash: str = "",
+        self,
+        sale_id: str,
+        store_id: str,
+        amount_minor: int,
+        currency: str,
+        tender: str,
+        card_token: str,
+        masked_pan: str,
+        scheme: str,
+        auth_code: str,
+        rrn: str,
+        captured_at: datetime | None = None,
+        operation_key: str = "",
+        body_hash: str = "",
+        reference: str = "",
     ) -> None:
         # The event repeats the payment's public details: it is what PaymentCaptured
         # publishes, for a sale and for a completion alike (checkout counts either).
@@ -626,6 +769,8 @@ class Payment(Aggregate):
         self.captured_at = captured_at
         if self.kind == SALE:
             self.authorized_minor = amount_minor
+        if reference:
+            self.authorization_reference = reference
         if operation_key:
             self.operations[operation_key] = Operation("capture", body_hash, amount_minor)
 
@@ -635,16 +780,32 @@ class Payment(Aggregate):
         if self.kind != PREAUTH:
             raise IllegalTransitionError(f"a {self.kind} is captured, not only authorized")
         self._authorized(
-            sale_id=self.sale_id, store_id=self.store_id, amount_minor=self.amount_minor,
-            currency=self.currency, tender=self.tender, card_token=self.card_token,
-            masked_pan=self.masked_pan, scheme=self.scheme, auth_code=auth_code, rrn=rrn,
+            sale_id=self.sale_id,
+            store_id=self.store_id,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            tender=self.tender,
+            card_token=self.card_token,
+            masked_pan=self.masked_pan,
+            scheme=self.scheme,
+            auth_code=auth_code,
+            rrn=rrn,
             reference=reference,
         )
 
     @event(Authorized)
     def _authorized(
-        self, sale_id: str, store_id: str, amount_minor: int, currency: str, tender: str,
-        card_token: str, masked_pan: str, scheme: str, auth_code: str, rrn: str,
+        self,
+        sale_id: str,
+        store_id: str,
+        amount_minor: int,
+        currency: str,
+        tender: str,
+        card_token: str,
+        masked_pan: str,
+        scheme: str,
+        auth_code: str,
+        rrn: str,
         reference: str = "",
     ) -> None:
         self.status = AUTHORIZED
@@ -662,15 +823,33 @@ class Payment(Aggregate):
             self._check_pending()
         if not rule or action not in ("flag", "decline"):
             raise PaymentError("a flag names its rule and an action of flag or decline")
-        self._flagged(store_id=self.store_id, sale_id=self.sale_id, rule=rule, action=action,
-                      reason=reason, amount_minor=self.amount_minor, currency=self.currency,
-                      card_token=self.card_token, masked_pan=self.masked_pan,
-                      scheme=self.scheme)
+        self._flagged(
+            store_id=self.store_id,
+            sale_id=self.sale_id,
+            rule=rule,
+            action=action,
+            reason=reason,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            card_token=self.card_token,
+            masked_pan=self.masked_pan,
+            scheme=self.scheme,
+        )
 
     @event(Flagged)
-    def _flagged(self, store_id: str, sale_id: str, rule: str, action: str, reason: str,
-                 amount_minor: int, currency: str, card_token: str, masked_pan: str,
-                 scheme: str) -> None:
+    def _flagged(
+        self,
+        store_id: str,
+        sale_id: str,
+        rule: str,
+        action: str,
+        reason: str,
+        amount_minor: int,
+        currency: str,
+        card_token: str,
+        masked_pan: str,
+        scheme: str,
+    ) -> None:
         self.flags.append(rule)
 
     def decline(self, response_code: str, reason: str, lane_id: str = "") -> None:
@@ -679,16 +858,32 @@ class Payment(Aggregate):
         if response_code == APPROVED_CODE:
             raise PaymentError("a decline cannot carry the approval code")
         self._declined(
-            sale_id=self.sale_id, store_id=self.store_id, amount_minor=self.amount_minor,
-            currency=self.currency, tender=self.tender, card_token=self.card_token,
-            masked_pan=self.masked_pan, scheme=self.scheme, response_code=response_code,
-            reason=reason, lane_id=lane_id,
+            sale_id=self.sale_id,
+            store_id=self.store_id,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            tender=self.tender,
+            card_token=self.card_token,
+            masked_pan=self.masked_pan,
+            scheme=self.scheme,
+            response_code=response_code,
+            reason=reason,
+            lane_id=lane_id,
         )
 
     @event(Declined)
     def _declined(
-        self, sale_id: str, store_id: str, amount_minor: int, currency: str, tender: str,
-        card_token: str, masked_pan: str, scheme: str, response_code: str, reason: str,
+        self,
+        sale_id: str,
+        store_id: str,
+        amount_minor: int,
+        currency: str,
+        tender: str,
+        card_token: str,
+        masked_pan: str,
+        scheme: str,
+        response_code: str,
+        reason: str,
         lane_id: str = "",
     ) -> None:
         self.status = DECLINED
@@ -697,20 +892,23 @@ class Payment(Aggregate):
 
     # -- operations after the request, each under its own client key -----------------------
 
-    def increase(self, operation_key: str, body_hash: str, increment_minor: int,
-                 auth_code: str = "") -> None:
+    def increase(
+        self, operation_key: str, body_hash: str, increment_minor: int, auth_code: str = ""
+    ) -> None:
         """Incremental authorization: the issuer approved holding `increment_minor` more."""
         if not self.increase_needed(operation_key, body_hash, increment_minor):
             return
         self._authorization_increased(
-            operation_key=operation_key, body_hash=body_hash, store_id=self.store_id,
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=self.store_id,
             increment_minor=increment_minor,
-            authorized_minor=self.authorized_minor + increment_minor, currency=self.currency,
+            authorized_minor=self.authorized_minor + increment_minor,
+            currency=self.currency,
             auth_code=auth_code,
         )
 
-    def increase_needed(self, operation_key: str, body_hash: str,
-                        increment_minor: int) -> bool:
+    def increase_needed(self, operation_key: str, body_hash: str, increment_minor: int) -> bool:
         """The guards of `increase`, without changing anything: False for a retry of a done
         increment, an error if it is not allowed, else True (the issuer may be asked)."""
         if _replayed(self.operations, operation_key, "increment", body_hash):
@@ -720,14 +918,22 @@ class Payment(Aggregate):
         return True
 
     @event(AuthorizationIncreased)
-    def _authorization_increased(self, operation_key: str, body_hash: str, store_id: str,
-                                 increment_minor: int, authorized_minor: int,
-                                 currency: str, auth_code: str) -> None:
+    def _authorization_increased(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        increment_minor: int,
+        authorized_minor: int,
+        currency: str,
+        auth_code: str,
+    ) -> None:
         self.authorized_minor = authorized_minor
         self.operations[operation_key] = Operation("increment", body_hash, increment_minor)
 
-    def adjust_tip(self, operation_key: str, body_hash: str, tip_minor: int,
-                   tolerance_percent: int) -> None:
+    def adjust_tip(
+        self, operation_key: str, body_hash: str, tip_minor: int, tolerance_percent: int
+    ) -> None:
         """Set the tip on an authorized (not yet captured) pre-authorization.
 
         The tip replaces any earlier one; authorized amount + tip stays within the tolerance.
@@ -740,37 +946,60 @@ class Payment(Aggregate):
         if self.authorized_minor + tip_minor > ceiling:
             raise CaptureAboveToleranceError(
                 f"tip {tip_minor} takes the payment above {ceiling} "
-                f"({self.authorized_minor} authorized + {tolerance_percent}%)")
-        self._tip_adjusted(operation_key=operation_key, body_hash=body_hash,
-                           store_id=self.store_id, tip_minor=tip_minor,
-                           currency=self.currency)
+                f"({self.authorized_minor} authorized + {tolerance_percent}%)"
+            )
+        self._tip_adjusted(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=self.store_id,
+            tip_minor=tip_minor,
+            currency=self.currency,
+        )
 
     @event(TipAdjusted)
-    def _tip_adjusted(self, operation_key: str, body_hash: str, store_id: str,
-                      tip_minor: int, currency: str) -> None:
+    def _tip_adjusted(
+        self, operation_key: str, body_hash: str, store_id: str, tip_minor: int, currency: str
+    ) -> None:
         self.tip_minor = tip_minor
         self.operations[operation_key] = Operation("adjust_tip", body_hash, tip_minor)
 
-    def complete(self, operation_key: str, body_hash: str, tolerance_percent: int,
-                 amount_minor: int | None = None, captured_at: datetime | None = None,
-                 rrn: str | None = None) -> None:
+    def complete(
+        self,
+        operation_key: str,
+        body_hash: str,
+        tolerance_percent: int,
+        amount_minor: int | None = None,
+        captured_at: datetime | None = None,
+        rrn: str | None = None,
+    ) -> None:
         """Capture a pre-authorization: `amount_minor` (tip included), or by default the
         authorized amount plus the adjusted tip; never above authorized + tolerance."""
         if _replayed(self.operations, operation_key, "capture", body_hash):
             return
         self._check_authorized("capture")
-        total = self.authorized_minor + self.tip_minor if amount_minor is None \
+        total = (
+            self.authorized_minor + self.tip_minor
+            if amount_minor is None
             else _check_amount(amount_minor)
+        )
         ceiling = _ceiling(self.authorized_minor, tolerance_percent)
         if total > ceiling:
             raise CaptureAboveToleranceError(
                 f"capture of {total} is above {ceiling} "
-                f"({self.authorized_minor} authorized + {tolerance_percent}%)")
+                f"({self.authorized_minor} authorized + {tolerance_percent}%)"
+            )
         self._captured(
-            sale_id=self.sale_id, store_id=self.store_id, amount_minor=total,
-            currency=self.currency, tender=self.tender, card_token=self.card_token,
-            masked_pan=self.masked_pan, scheme=self.scheme, auth_code=self.auth_code,
-            rrn=self.rrn if rrn is None else rrn, captured_at=captured_at or _now(),
+            sale_id=self.sale_id,
+            store_id=self.store_id,
+            amount_minor=total,
+            currency=self.currency,
+            tender=self.tender,
+            card_token=self.card_token,
+            masked_pan=self.masked_pan,
+            scheme=self.scheme,
+            auth_code=self.auth_code,
+            rrn=self.rrn if rrn is None else rrn,
+            captured_at=captured_at or _now(),
             operation_key=operation_key,
             body_hash=body_hash,
         )
@@ -780,52 +1009,98 @@ class Payment(Aggregate):
         if _replayed(self.operations, operation_key, "void", body_hash):
             return
         self._check_authorized("void")
-        self._voided(operation_key=operation_key, body_hash=body_hash,
-                     store_id=self.store_id, amount_minor=self.authorized_minor,
-                     currency=self.currency, reason=reason)
+        self._voided(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=self.store_id,
+            amount_minor=self.authorized_minor,
+            currency=self.currency,
+            reason=reason,
+        )
 
     @event(Voided)
-    def _voided(self, operation_key: str, body_hash: str, store_id: str, amount_minor: int,
-                currency: str, reason: str) -> None:
+    def _voided(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        amount_minor: int,
+        currency: str,
+        reason: str,
+    ) -> None:
         self.status = VOIDED
+        self.owed.pop(operation_key, None)
         self.operations[operation_key] = Operation("void", body_hash, amount_minor)
 
-    def refund(self, operation_key: str, body_hash: str, amount_minor: int, now: datetime,
-               window: timedelta) -> None:
+    def refund(
+        self,
+        operation_key: str,
+        body_hash: str,
+        amount_minor: int,
+        now: datetime,
+        window: timedelta,
+    ) -> None:
         """Give back part or all of a captured payment, within the refund window.
 
         Several refunds are fine; their sum never goes above the captured amount.
         """
         if _replayed(self.operations, operation_key, "refund", body_hash):
             return
+        self._check_refund(amount_minor, now, window)
+        self._refunded(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=self.store_id,
+            sale_id=self.sale_id,
+            amount_minor=amount_minor,
+            currency=self.currency,
+            refunded_total_minor=self.refunded_minor + amount_minor,
+            referenced=True,
+            tender=self.tender,
+            card_token=self.card_token,
+            masked_pan=self.masked_pan,
+            scheme=self.scheme,
+        )
+
+    def _check_refund(self, amount_minor: int, now: datetime, window: timedelta) -> None:
         _check_amount(amount_minor)
         if self.status != CAPTURED:
             raise NotCapturedError(
-                f"payment {self.id} is {self.status}: only a captured payment is refunded")
+                f"payment {self.id} is {self.status}: only a captured payment is refunded"
+            )
         if self.captured_at is None:
             # Only a capture recorded before capture times were kept: refuse rather than
             # guess (an unreferenced refund, with its permission, is the way out).
             raise RefundWindowExpiredError(f"payment {self.id} has no recorded capture time")
         if now - self.captured_at > window:
             raise RefundWindowExpiredError(
-                f"payment {self.id} was captured more than {window.days} days ago")
-        if self.refunded_minor + amount_minor > self.captured_minor:
+                f"payment {self.id} was captured more than {window.days} days ago"
+            )
+        already = self.refunded_minor + self.owed_refunds_minor
+        if already + amount_minor > self.captured_minor:
             raise RefundExceedsCapturedError(
-                f"refund of {amount_minor} would make {self.refunded_minor + amount_minor} "
-                f"refunded of {self.captured_minor} captured")
-        self._refunded(operation_key=operation_key, body_hash=body_hash,
-                       store_id=self.store_id, sale_id=self.sale_id, amount_minor=amount_minor,
-                       currency=self.currency,
-                       refunded_total_minor=self.refunded_minor + amount_minor,
-                       referenced=True, tender=self.tender, card_token=self.card_token,
-                       masked_pan=self.masked_pan, scheme=self.scheme)
+                f"refund of {amount_minor} would make {already + amount_minor} "
+                f"refunded of {self.captured_minor} captured"
+            )
 
     @event(Refunded)
-    def _refunded(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
-                  amount_minor: int, currency: str, refunded_total_minor: int,
-                  referenced: bool, tender: str, card_token: str, masked_pan: str,
-                  scheme: str) -> None:
+    def _refunded(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str,
+        refunded_total_minor: int,
+        referenced: bool,
+        tender: str,
+        card_token: str,
+        masked_pan: str,
+        scheme: str,
+    ) -> None:
         self.refunded_minor = refunded_total_minor
+        self.owed.pop(operation_key, None)
         if not referenced:
             self.status = REFUNDED
         self.operations[operation_key] = Operation("refund", body_hash, amount_minor)
@@ -838,14 +1113,29 @@ class Payment(Aggregate):
         if self.status != PENDING:
             raise NotPendingError(
                 f"payment {self.id} is {self.status}: only a payment with no outcome is "
-                "reversed (void or refund it instead)")
-        self._reversed(operation_key=operation_key, body_hash=body_hash,
-                       store_id=self.store_id, sale_id=self.sale_id,
-                       amount_minor=self.amount_minor, currency=self.currency, reason=reason)
+                "reversed (void or refund it instead)"
+            )
+        self._reversed(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=self.store_id,
+            sale_id=self.sale_id,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            reason=reason,
+        )
 
     @event(Reversed)
-    def _reversed(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
-                  amount_minor: int, currency: str, reason: str) -> None:
+    def _reversed(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str,
+        reason: str,
+    ) -> None:
         self.status = REVERSED
         self.reason = reason
         self.operations[operation_key] = Operation("reverse", body_hash, amount_minor)
@@ -880,7 +1170,141 @@ class Payment(Aggregate):
         if self.kind != PREAUTH or self.status != AUTHORIZED:
             raise NotAuthorizedError(
                 f"{what} needs an authorized pre-authorization; payment {self.id} is a "
-                f"{self.status} {self.kind}")
+                f"{self.status} {self.kind}"
+            )
+        if any(owed.operation == OWED_VOID for owed in self.owed.values()):
+            raise IllegalTransitionError(
+                f"payment {self.id} is being voided at the acquirer: no {what}"
+            )
+
+    @property
+    def owed_refunds_minor(self) -> int:
+        """What owed refunds will give back once the acquirer approves them."""
+        return sum(o.amount_minor for o in self.owed.values() if o.operation == OWED_REFUND)
+
+    # -- refunds and voids owed to the acquirer (host-authorized payments) --------------------
+
+    def owe_refund(
+        self,
+        operation_key: str,
+        body_hash: str,
+        amount_minor: int,
+        now: datetime,
+        window: timedelta,
+    ) -> None:
+        """Record a refund the acquirer still has to make: the refund's guards hold now
+        (counting the refunds already owed), `Refunded` only follows the approval."""
+        if _replayed(self.operations, operation_key, "refund", body_hash):
+            return
+        self._check_refund(amount_minor, now, window)
+        self._acquirer_operation_owed(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=self.store_id,
+            operation=OWED_REFUND,
+            amount_minor=amount_minor,
+            currency=self.currency,
+            reference=acquirer_reference(self.id, operation_key),
+            reason="",
+        )
+
+    def owe_void(self, operation_key: str, body_hash: str, reason: str = "") -> None:
+        """Record a void (a reversal of the authorization) the acquirer still has to confirm;
+        until it does, nothing else may happen to the authorization."""
+        if _replayed(self.operations, operation_key, "void", body_hash):
+            return
+        self._check_authorized("void")
+        self._acquirer_operation_owed(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=self.store_id,
+            operation=OWED_VOID,
+            amount_minor=self.authorized_minor,
+            currency=self.currency,
+            reference=acquirer_reference(self.id, operation_key),
+            reason=reason,
+        )
+
+    @event(AcquirerOperationOwed)
+    def _acquirer_operation_owed(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        operation: str,
+        amount_minor: int,
+        currency: str,
+        reference: str,
+        reason: str,
+    ) -> None:
+        self.owed[operation_key] = OwedOperation(operation, amount_minor, reference, reason)
+        self.operations[operation_key] = Operation(operation, body_hash, amount_minor)
+
+    def acquirer_answered(
+        self, operation_key: str, approved: bool, response_code: str = "", reason: str = ""
+    ) -> None:
+        """The acquirer's answer to an owed operation: approved -> Refunded / Voided (what
+        is published and counted in the batch); declined -> AcquirerRefusedOperation."""
+        owed = self.owed.get(operation_key)
+        if owed is None:
+            raise IllegalTransitionError(
+                f"payment {self.id} owes the acquirer no operation {operation_key!r}"
+            )
+        body_hash = self.operations[operation_key].body_hash
+        if approved and owed.operation == OWED_VOID:
+            self._voided(
+                operation_key=operation_key,
+                body_hash=body_hash,
+                store_id=self.store_id,
+                amount_minor=owed.amount_minor,
+                currency=self.currency,
+                reason=owed.reason,
+            )
+        elif approved:
+            self._refunded(
+                operation_key=operation_key,
+                body_hash=body_hash,
+                store_id=self.store_id,
+                sale_id=self.sale_id,
+                amount_minor=owed.amount_minor,
+                currency=self.currency,
+                refunded_total_minor=self.refunded_minor + owed.amount_minor,
+                referenced=True,
+                tender=self.tender,
+                card_token=self.card_token,
+                masked_pan=self.masked_pan,
+                scheme=self.scheme,
+            )
+        else:
+            self._acquirer_refused_operation(
+                operation_key=operation_key,
+                store_id=self.store_id,
+                sale_id=self.sale_id,
+                operation=owed.operation,
+                amount_minor=owed.amount_minor,
+                currency=self.currency,
+                tender=self.tender,
+                response_code=response_code,
+                reason=reason,
+            )
+
+    @event(AcquirerRefusedOperation)
+    def _acquirer_refused_operation(
+        self,
+        operation_key: str,
+        store_id: str,
+        sale_id: str,
+        operation: str,
+        amount_minor: int,
+        currency: str,
+        tender: str,
+        response_code: str,
+        reason: str,
+    ) -> None:
+        self.owed.pop(operation_key, None)
+        # The key stays used (a redelivery does nothing) but gave nothing back.
+        done = self.operations[operation_key]
+        self.operations[operation_key] = Operation(done.name, done.body_hash, 0)
 
 
 def _now() -> datetime:
@@ -934,8 +1358,9 @@ class GiftCardOperationConflictError(GiftCardError):
 
 def gift_card_number_checked(number: str) -> str:
     """8 to 19 ASCII digits."""
-    if not (isinstance(number, str) and number.isascii() and number.isdigit()
-            and 8 <= len(number) <= 19):
+    if not (
+        isinstance(number, str) and number.isascii() and number.isdigit() and 8 <= len(number) <= 19
+    ):
         raise InvalidGiftCardError("a gift card number is 8 to 19 digits")
     return number
 
@@ -1009,9 +1434,17 @@ class GiftCard(Aggregate):
         reason: str
 
     @event(Activated)
-    def __init__(self, id: UUID, token: str, masked_number: str, store_id: str,
-                 currency: str, amount_minor: int, operation_key: str,
-                 body_hash: str) -> None:
+    def __init__(
+        self,
+        id: UUID,
+        token: str,
+        masked_number: str,
+        store_id: str,
+        currency: str,
+        amount_minor: int,
+        operation_key: str,
+        body_hash: str,
+    ) -> None:
         self.token = token
         self.masked_number = masked_number
         self.currency = currency
@@ -1024,16 +1457,36 @@ class GiftCard(Aggregate):
         }
 
     @classmethod
-    def activate(cls, token: str, masked_number: str, store_id: str, currency: str,
-                 amount_minor: int, operation_key: str, body_hash: str) -> GiftCard:
+    def activate(
+        cls,
+        token: str,
+        masked_number: str,
+        store_id: str,
+        currency: str,
+        amount_minor: int,
+        operation_key: str,
+        body_hash: str,
+    ) -> GiftCard:
         """A new active card with its initial amount (zero allowed: a card loaded later)."""
         if not operation_key:
             raise InvalidGiftCardError("an operation key is required")
-        cls._guard(lambda: (_check_store_id(store_id), _check_currency(currency),
-                            _check_amount(amount_minor, allow_zero=True)))
-        return cls(id=gift_card_id_for(token), token=token, masked_number=masked_number,
-                   store_id=store_id, currency=currency, amount_minor=amount_minor,
-                   operation_key=operation_key, body_hash=body_hash)
+        cls._guard(
+            lambda: (
+                _check_store_id(store_id),
+                _check_currency(currency),
+                _check_amount(amount_minor, allow_zero=True),
+            )
+        )
+        return cls(
+            id=gift_card_id_for(token),
+            token=token,
+            masked_number=masked_number,
+            store_id=store_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            operation_key=operation_key,
+            body_hash=body_hash,
+        )
 
     def replayed(self, operation_key: str, name: str, body_hash: str) -> bool:
         """True if the key already did this (a retry); raises if it did something else."""
@@ -1044,25 +1497,51 @@ class GiftCard(Aggregate):
         except PaymentError as exc:
             raise InvalidGiftCardError(str(exc)) from None
 
-    def load(self, operation_key: str, body_hash: str, store_id: str, amount_minor: int,
-             currency: str | None = None) -> None:
+    def load(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        amount_minor: int,
+        currency: str | None = None,
+    ) -> None:
         """Add value to the card (in its currency: `currency`, when given, must be it)."""
         if self.replayed(operation_key, "load", body_hash):
             return
         self._check_usable(store_id, amount_minor, "loaded", currency)
-        self._loaded(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
-                     **self._public(), amount_minor=amount_minor,
-                     balance_minor=self.balance_minor + amount_minor)
+        self._loaded(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=store_id,
+            **self._public(),
+            amount_minor=amount_minor,
+            balance_minor=self.balance_minor + amount_minor,
+        )
 
     @event(Loaded)
-    def _loaded(self, operation_key: str, body_hash: str, store_id: str, token: str,
-                masked_number: str, currency: str, amount_minor: int,
-                balance_minor: int) -> None:
+    def _loaded(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        token: str,
+        masked_number: str,
+        currency: str,
+        amount_minor: int,
+        balance_minor: int,
+    ) -> None:
         self.balance_minor = balance_minor
         self.operations[operation_key] = Operation("load", body_hash, amount_minor)
 
-    def redeem(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
-               amount_minor: int, currency: str | None = None) -> None:
+    def redeem(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str | None = None,
+    ) -> None:
         """Pay with the card: never below a zero balance."""
         if self.replayed(operation_key, "redeem", body_hash):
             return
@@ -1071,21 +1550,44 @@ class GiftCard(Aggregate):
             raise InvalidGiftCardError("sale_id is required")
         if amount_minor > self.balance_minor:
             raise GiftCardInsufficientFundsError(
-                f"redemption of {amount_minor} above the balance of {self.balance_minor}")
-        self._redeemed(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
-                       **self._public(), sale_id=sale_id, amount_minor=amount_minor,
-                       balance_minor=self.balance_minor - amount_minor)
+                f"redemption of {amount_minor} above the balance of {self.balance_minor}"
+            )
+        self._redeemed(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=store_id,
+            **self._public(),
+            sale_id=sale_id,
+            amount_minor=amount_minor,
+            balance_minor=self.balance_minor - amount_minor,
+        )
 
     @event(Redeemed)
-    def _redeemed(self, operation_key: str, body_hash: str, store_id: str, token: str,
-                  masked_number: str, currency: str, sale_id: str, amount_minor: int,
-                  balance_minor: int) -> None:
+    def _redeemed(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        token: str,
+        masked_number: str,
+        currency: str,
+        sale_id: str,
+        amount_minor: int,
+        balance_minor: int,
+    ) -> None:
         self.balance_minor = balance_minor
         self.redeemed_minor += amount_minor
         self.operations[operation_key] = Operation("redeem", body_hash, amount_minor)
 
-    def refund(self, operation_key: str, body_hash: str, store_id: str, sale_id: str,
-               amount_minor: int, currency: str | None = None) -> None:
+    def refund(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        sale_id: str,
+        amount_minor: int,
+        currency: str | None = None,
+    ) -> None:
         """Money back onto the card (a return paid by it). Allowed on a blocked card too:
         the customer's money goes back where it came from, it just cannot be spent there.
         Never more than was ever redeemed, so a refund cannot mint value."""
@@ -1098,15 +1600,31 @@ class GiftCard(Aggregate):
         if self.refunded_minor + amount_minor > self.redeemed_minor:
             raise GiftCardRefundExceedsRedeemedError(
                 f"refund of {amount_minor} above the {self.redeemed_minor - self.refunded_minor}"
-                " redeemed and not yet refunded")
-        self._refunded(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
-                       **self._public(), sale_id=sale_id, amount_minor=amount_minor,
-                       balance_minor=self.balance_minor + amount_minor)
+                " redeemed and not yet refunded"
+            )
+        self._refunded(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=store_id,
+            **self._public(),
+            sale_id=sale_id,
+            amount_minor=amount_minor,
+            balance_minor=self.balance_minor + amount_minor,
+        )
 
     @event(Refunded)
-    def _refunded(self, operation_key: str, body_hash: str, store_id: str, token: str,
-                  masked_number: str, currency: str, sale_id: str, amount_minor: int,
-                  balance_minor: int) -> None:
+    def _refunded(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        token: str,
+        masked_number: str,
+        currency: str,
+        sale_id: str,
+        amount_minor: int,
+        balance_minor: int,
+    ) -> None:
         self.balance_minor = balance_minor
         self.refunded_minor += amount_minor
         self.operations[operation_key] = Operation("refund", body_hash, amount_minor)
@@ -1118,23 +1636,36 @@ class GiftCard(Aggregate):
         self._guard(lambda: _check_store_id(store_id))
         if self.status == BLOCKED:
             raise GiftCardBlockedError("the gift card is already blocked")
-        self._blocked(operation_key=operation_key, body_hash=body_hash, store_id=store_id,
-                      token=self.token, masked_number=self.masked_number, reason=reason)
+        self._blocked(
+            operation_key=operation_key,
+            body_hash=body_hash,
+            store_id=store_id,
+            token=self.token,
+            masked_number=self.masked_number,
+            reason=reason,
+        )
 
     @event(Blocked)
-    def _blocked(self, operation_key: str, body_hash: str, store_id: str, token: str,
-                 masked_number: str, reason: str) -> None:
+    def _blocked(
+        self,
+        operation_key: str,
+        body_hash: str,
+        store_id: str,
+        token: str,
+        masked_number: str,
+        reason: str,
+    ) -> None:
         self.status = BLOCKED
         self.operations[operation_key] = Operation("block", body_hash, 0)
 
     def _public(self) -> dict[str, str]:
         """What every balance event repeats for its integration event: token, masked
         number and currency (never the number)."""
-        return {"token": self.token, "masked_number": self.masked_number,
-                "currency": self.currency}
+        return {"token": self.token, "masked_number": self.masked_number, "currency": self.currency}
 
-    def _check_usable(self, store_id: str, amount_minor: int, what: str,
-                      currency: str | None) -> None:
+    def _check_usable(
+        self, store_id: str, amount_minor: int, what: str, currency: str | None
+    ) -> None:
         self._guard(lambda: (_check_store_id(store_id), _check_amount(amount_minor)))
         self._check_currency(currency)
         if self.status == BLOCKED:
@@ -1144,7 +1675,8 @@ class GiftCard(Aggregate):
         # A card holds one currency; an amount in another is refused, never converted.
         if currency is not None and currency != self.currency:
             raise GiftCardCurrencyMismatchError(
-                f"the gift card holds {self.currency}, not {currency!r}")
+                f"the gift card holds {self.currency}, not {currency!r}"
+            )
 
     @staticmethod
     def _guard(check: Callable[[], object]) -> None:

@@ -11,6 +11,10 @@ The service's commands run on a worker thread (ServiceHost's DB thread), the lin
 - connection lost with the request in flight -> the same: this adapter reverses it;
 - no connection at all -> AcquirerUnavailableError (nothing was sent).
 
+Refunds (`refund`) are never reversed when unanswered: they carry their own fixed reference
+(field 37), so the caller simply sends the same refund again later (`Payments.send_owed_
+operations`); a void of a held authorization is `reverse` of the authorization's reference.
+
 The PAN is passed through to the link and never logged or kept here.
 """
 
@@ -50,15 +54,28 @@ CONNECTION_LOST = "connection to the acquirer lost"
 
 def encode_reference(ref: TransactionRef) -> str:
     """What a later reversal needs, as text to store on the payment: no card data."""
-    return json.dumps({"mti": ref.mti, "stan": ref.stan, "transmission": ref.transmission,
-                       "amount_minor": ref.amount_minor, "currency": ref.currency},
-                      sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {
+            "mti": ref.mti,
+            "stan": ref.stan,
+            "transmission": ref.transmission,
+            "amount_minor": ref.amount_minor,
+            "currency": ref.currency,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 def decode_reference(reference: str) -> TransactionRef:
     data = json.loads(reference)
-    return TransactionRef(str(data["mti"]), str(data["stan"]), str(data["transmission"]),
-                          int(data["amount_minor"]), str(data["currency"]))
+    return TransactionRef(
+        str(data["mti"]),
+        str(data["stan"]),
+        str(data["transmission"]),
+        int(data["amount_minor"]),
+        str(data["currency"]),
+    )
 
 
 class HostAcquirer:
@@ -80,7 +97,8 @@ class HostAcquirer:
     ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self._loop.run_forever, name="acquirer-link", daemon=True)
+            target=self._loop.run_forever, name="acquirer-link", daemon=True
+        )
         self._thread.start()
         self.link = AcquirerLink(host, port, terminal_id, merchant_id, timeout, **link_options)
         self._started = False
@@ -143,42 +161,91 @@ class HostAcquirer:
         """0100: a hold (pre-authorizations)."""
         return self._card(self.link.authorize, pan, expiry, amount_minor, currency)
 
-    def sale(
-        self, pan: str, expiry: str, amount_minor: int, currency: str
-    ) -> AuthorizationResult:
+    def sale(self, pan: str, expiry: str, amount_minor: int, currency: str) -> AuthorizationResult:
         """0200: authorize and capture at once (sales)."""
         return self._card(self.link.sale, pan, expiry, amount_minor, currency)
 
-    def complete(self, pan: str, expiry: str, amount_minor: int, currency: str,
-                 reference: str, auth_code: str) -> AuthorizationResult:
+    def complete(
+        self,
+        pan: str,
+        expiry: str,
+        amount_minor: int,
+        currency: str,
+        reference: str,
+        auth_code: str,
+    ) -> AuthorizationResult:
         """0220 completion advice: capture `amount_minor` against the approved 0100 named by
         `reference`. No answer: the link reversed the advice (the result is unknown)."""
         original = decode_reference(reference)
         return self._card(
             lambda p, e, a, c: self.link.complete(p, e, a, c, original, auth_code),
-            pan, expiry, amount_minor, currency)
+            pan,
+            expiry,
+            amount_minor,
+            currency,
+        )
 
     def wallet_sale(
         self, pan: str, expiry: str, amount_minor: int, currency: str
     ) -> AuthorizationResult:
         """0200 for a mobile wallet payment scanned from a QR code: the wallet's card number
         (a device PAN) over the same link, as its own channel (field 22, QR entry)."""
-        return self._card(functools.partial(self.link.sale, entry_mode=spec.ENTRY_MODE_WALLET_QR),
-                          pan, expiry, amount_minor, currency)
+        return self._card(
+            functools.partial(self.link.sale, entry_mode=spec.ENTRY_MODE_WALLET_QR),
+            pan,
+            expiry,
+            amount_minor,
+            currency,
+        )
 
     def increment(self, rrn: str, amount_minor: int, currency: str) -> AuthorizationResult:
         """An increment by RRN alone cannot go over the link (it needs the card and the
         original's reference: see `increment_authorization`): refused, 12, unsent."""
         return AuthorizationResult(
-            False, "12", "an incremental authorization over the link needs the card")
+            False, "12", "an incremental authorization over the link needs the card"
+        )
 
-    def increment_authorization(self, pan: str, expiry: str, amount_minor: int,
-                                currency: str, reference: str) -> AuthorizationResult:
+    def increment_authorization(
+        self, pan: str, expiry: str, amount_minor: int, currency: str, reference: str
+    ) -> AuthorizationResult:
         """0100 for `amount_minor` more on the approved 0100 named by `reference`."""
         original = decode_reference(reference)
         return self._card(
             lambda p, e, a, c: self.link.increment(p, e, a, c, original),
-            pan, expiry, amount_minor, currency)
+            pan,
+            expiry,
+            amount_minor,
+            currency,
+        )
+
+    def refund(
+        self, reference: str, amount_minor: int, currency: str, refund_reference: str
+    ) -> AuthorizationResult:
+        """A referenced refund of the approved request named by `reference` (see
+        `AcquirerLink.refund`). No answer, or the connection lost with it in flight: unknown,
+        and nothing reversed (sent again later under the same `refund_reference`).
+        AcquirerUnavailableError when nothing could be sent."""
+        self.start()
+        original = decode_reference(reference)
+        try:
+            answer = self._call(
+                self.link.refund(original, amount_minor, currency, refund_reference)
+            )
+        except concurrent.futures.TimeoutError:
+            return AuthorizationResult.no_answer(False, "", NO_ANSWER)
+        except AcquirerConnectionLost:
+            return AuthorizationResult.no_answer(False, "", CONNECTION_LOST)
+        except LinkUnavailableError as error:
+            raise AcquirerUnavailableError(str(error)) from None
+        if isinstance(answer, TimedOut):
+            return AuthorizationResult.no_answer(False, "", NO_ANSWER)
+        return AuthorizationResult(
+            approved=answer.approved,
+            response_code=answer.response_code,
+            reason=answer.reason,
+            auth_code=answer.auth_code,
+            rrn=answer.rrn,
+        )
 
     def reverse(self, reference: str) -> bool:
         """0400 again for a request whose outcome is unknown; True once confirmed (0410)."""
@@ -189,8 +256,9 @@ class HostAcquirer:
             return False
         return result.confirmed
 
-    def _card(self, send: Any, pan: str, expiry: str, amount_minor: int,
-              currency: str) -> AuthorizationResult:
+    def _card(
+        self, send: Any, pan: str, expiry: str, amount_minor: int, currency: str
+    ) -> AuthorizationResult:
         self.start()
         try:
             answer = self._call(self._guarded(send(pan, expiry, amount_minor, currency)))
@@ -206,8 +274,11 @@ class HostAcquirer:
         # An approval carries its own reference (a completion advice names the original).
         reference = encode_reference(answer.ref) if answer.approved and answer.ref else ""
         return AuthorizationResult(
-            approved=answer.approved, response_code=answer.response_code,
-            reason=answer.reason, auth_code=answer.auth_code, rrn=answer.rrn,
+            approved=answer.approved,
+            response_code=answer.response_code,
+            reason=answer.reason,
+            auth_code=answer.auth_code,
+            rrn=answer.rrn,
             reference=reference,
         )
 
@@ -223,7 +294,8 @@ class HostAcquirer:
             log.warning("connection lost with stan %s in flight; reversing", lost.original.stan)
             reversal = await self.link.reverse(lost.original)
             return AuthorizationResult.no_answer(
-                reversal.confirmed, encode_reference(lost.original), CONNECTION_LOST)
+                reversal.confirmed, encode_reference(lost.original), CONNECTION_LOST
+            )
         except LinkUnavailableError as error:
             raise AcquirerUnavailableError(str(error)) from None
         except AcquirerError as error:  # pragma: no cover - every subclass is handled above

@@ -16,6 +16,13 @@ bitmaps, ASCII fields) and pins down the fields we use:
 Messages: 0100/0110 authorization, 0200/0210 financial (sale), 0220/0230 completion advice,
 0400/0410 reversal, 0500/0510 reconciliation, 0800/0810 network management (echo).
 
+A referenced refund is a 0200 with processing code 20 (`PROCESSING_REFUND`): field 90 names the
+approved original (no PAN is sent: the acquirer has the card of its original), field 4 the
+amount to give back, and field 37 a retrieval reference number *we* assign once per refund and
+keep: it is the refund's idempotency key at the acquirer, so a refund sent again (after a
+timeout, or a crash before its answer was recorded) is answered as the same refund, never paid
+twice. A void of a held authorization is a 0400 reversal of the original.
+
 Frames on TCP: a 2-byte big-endian length, then the message.
 
 PIN blocks (test convention, shared with the simulator): ISO 9564 format 0, *in clear*
@@ -43,9 +50,29 @@ SPEC: dict[str, dict[str, Any]] = copy.deepcopy(default_ascii)
 # default_ascii already has the sizes we want for these; restating the ones we rely on keeps a
 # future pyiso8583 default change from silently changing our wire format.
 _FIXED = {
-    "3": 6, "4": 12, "7": 10, "11": 6, "12": 6, "13": 4, "14": 4, "15": 4, "22": 3, "37": 12,
-    "38": 6, "39": 2, "41": 8, "42": 15, "49": 3, "52": 16, "66": 1, "70": 3, "76": 10, "77": 10,
-    "88": 16, "89": 16, "90": 42,
+    "3": 6,
+    "4": 12,
+    "7": 10,
+    "11": 6,
+    "12": 6,
+    "13": 4,
+    "14": 4,
+    "15": 4,
+    "22": 3,
+    "37": 12,
+    "38": 6,
+    "39": 2,
+    "41": 8,
+    "42": 15,
+    "49": 3,
+    "52": 16,
+    "66": 1,
+    "70": 3,
+    "76": 10,
+    "77": 10,
+    "88": 16,
+    "89": 16,
+    "90": 42,
 }
 for _field, _size in _FIXED.items():
     SPEC[_field].update(data_enc="ascii", len_enc="ascii", len_type=0, max_len=_size)
@@ -76,6 +103,8 @@ RESPONSE_MTI = {
 }
 
 PROCESSING_PURCHASE = "000000"
+#: Field 3 of a referenced refund (a 0200 naming its original in field 90; see the docstring).
+PROCESSING_REFUND = "200000"
 #: Field 22 (POS entry mode) of a mobile wallet payment scanned from a QR code: "03" (bar code
 #: / QR), "0" (no PIN entry capability). Card payments do not send field 22 at all.
 ENTRY_MODE_WALLET_QR = "030"
@@ -85,11 +114,14 @@ NETWORK_ECHO = "301"
 RESPONSE_REASONS = {
     "00": "approved",
     "05": "do not honor",
+    "13": "invalid amount",
     "14": "invalid card number",
+    "25": "original not found",
     "30": "format error",
     "51": "insufficient funds",
     "54": "expired card",
     "55": "incorrect PIN",
+    "57": "transaction not permitted to cardholder",
     "75": "PIN tries exceeded",
     "91": "issuer unavailable",
     "96": "system malfunction",
@@ -101,8 +133,15 @@ TEST_CORRECT_PIN = "1234"
 # --- currencies -------------------------------------------------------------------------------
 
 CURRENCY_NUMERIC = {
-    "EUR": "978", "USD": "840", "GBP": "826", "CHF": "756", "SEK": "752",
-    "DKK": "208", "NOK": "578", "PLN": "985", "JPY": "392",
+    "EUR": "978",
+    "USD": "840",
+    "GBP": "826",
+    "CHF": "756",
+    "SEK": "752",
+    "DKK": "208",
+    "NOK": "578",
+    "PLN": "985",
+    "JPY": "392",
 }
 CURRENCY_ALPHA = {numeric: alpha for alpha, numeric in CURRENCY_NUMERIC.items()}
 

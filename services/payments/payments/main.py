@@ -13,7 +13,7 @@ from payments.acquirer import AcquirerUnavailableError, SimulatedAcquirer
 from payments.api import grpc_api
 from payments.application import Acquirer, Payments
 from payments.bus import HANDLERS, PaymentsCommands
-from payments.consumers import CHECKOUT_EVENTS, EDGE_EVENTS
+from payments.consumers import CHECKOUT_EVENTS, EDGE_EVENTS, PaymentsSink
 from payments.contracts import SERVICE, PaymentsContracts
 from payments.domainmodel import (
     DEFAULT_CAPTURE_TOLERANCE_PERCENT,
@@ -24,7 +24,6 @@ from payments.hostlink import HostAcquirer
 from payments.risk import RiskPolicy
 from payments.timers import REVERSAL_RETRY_ENV, CommandTimer, retry_interval
 from payments.vault import CardVault
-from tillstream.consumer import EventSourcedSink
 from tillstream.eventstore import event_store_env
 from tillstream.service import ServiceDefinition, Subscription, run_service
 from tillstream.settings import Settings
@@ -79,8 +78,7 @@ def build_acquirer(settings: Settings) -> Acquirer:
     stand-in. The host link connects on first use if the host is not up yet."""
     if not settings.acquirer_port:
         return SimulatedAcquirer()
-    host = HostAcquirer(settings.acquirer_host, settings.acquirer_port,
-                        settings.acquirer_timeout)
+    host = HostAcquirer(settings.acquirer_host, settings.acquirer_port, settings.acquirer_timeout)
     try:
         host.start()
     except AcquirerUnavailableError as error:
@@ -89,14 +87,15 @@ def build_acquirer(settings: Settings) -> Acquirer:
 
 
 def build_timer(settings: Settings) -> CommandTimer | None:
-    """The timer that retries owed reversals and sends owed advices every
+    """The timer that retries owed reversals, sends owed advices and owed refunds every
     TILLSTREAM_PAYMENTS_REVERSAL_RETRY_SECONDS (default 30; 0 turns it off), by sending the
     service its own commands."""
     interval = retry_interval(os.environ.get(REVERSAL_RETRY_ENV))
     if not interval:
         return None
     nats_url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
-    return CommandTimer(nats_url, SERVICE, ("retry_reversals", "send_advices"), interval)
+    commands = ("retry_reversals", "send_advices", "send_refunds")
+    return CommandTimer(nats_url, SERVICE, commands, interval)
 
 
 def build(settings: Settings) -> ServiceDefinition:
@@ -105,15 +104,14 @@ def build(settings: Settings) -> ServiceDefinition:
     its timer."""
     acquirer = build_acquirer(settings)
     app = build_application(settings, acquirer)
-    sink = EventSourcedSink(app, HANDLERS)
+    sink = PaymentsSink(app, HANDLERS)
     timer = build_timer(settings)
     if timer is not None:
         timer.start()
 
     def stats() -> dict[str, Any]:
         totals = app.summary()
-        return {"captured_count": totals.captured_count,
-                "declined_count": totals.declined_count}
+        return {"captured_count": totals.captured_count, "declined_count": totals.declined_count}
 
     return ServiceDefinition(
         name=SERVICE,

@@ -29,15 +29,23 @@ DECLINE_51 = card_number("400000", ending="0051")
 
 
 def body(key: str = "k1", **overrides: Any) -> dict[str, Any]:
-    return {"idempotency_key": key, "sale_id": "sale-1", "store_id": "s001",
-            "amount_minor": 1250, "currency": "EUR", "pan": VISA, "expiry": "12/30",
-            **overrides}
+    return {
+        "idempotency_key": key,
+        "sale_id": "sale-1",
+        "store_id": "s001",
+        "amount_minor": 1250,
+        "currency": "EUR",
+        "pan": VISA,
+        "expiry": "12/30",
+        **overrides,
+    }
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Payments]:
-    app = build_application(test_settings(tmp_path),
-                            SimulatedAcquirer(today=lambda: date(2025, 6, 15)))
+    app = build_application(
+        test_settings(tmp_path), SimulatedAcquirer(today=lambda: date(2025, 6, 15))
+    )
     yield app
     app.close()
 
@@ -50,23 +58,44 @@ def commands(app: Payments) -> PaymentsCommands:
 class TestPaymentsCommands:
     def test_authorize_approved_reply(self, commands: PaymentsCommands) -> None:
         reply = commands.authorize(body())
-        assert set(reply) == {"payment_id", "status", "response_code", "auth_code",
-                              "masked_pan", "reason"}
+        assert set(reply) == {
+            "payment_id",
+            "status",
+            "response_code",
+            "auth_code",
+            "masked_pan",
+            "reason",
+        }
         assert (reply["status"], reply["response_code"], reply["masked_pan"]) == (
-            "approved", "00", "411111******1111")
+            "approved",
+            "00",
+            "411111******1111",
+        )
         assert commands.authorize(body()) == reply
         json.dumps(reply)
 
     def test_authorize_declined_reply(self, commands: PaymentsCommands) -> None:
         reply = commands.authorize(body(pan=DECLINE_51))
         assert (reply["status"], reply["response_code"], reply["auth_code"]) == (
-            "declined", "51", "")
+            "declined",
+            "51",
+            "",
+        )
 
-    @pytest.mark.parametrize("change", [
-        {"pan": "4111111111111112"}, {"pan": ""}, {"expiry": "1230"}, {"amount_minor": "12"},
-        {"amount_minor": 0}, {"amount_minor": True}, {"currency": "eur"}, {"store_id": ""},
-        {"idempotency_key": None},
-    ])
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"pan": "4111111111111112"},
+            {"pan": ""},
+            {"expiry": "1230"},
+            {"amount_minor": "12"},
+            {"amount_minor": 0},
+            {"amount_minor": True},
+            {"currency": "eur"},
+            {"store_id": ""},
+            {"idempotency_key": None},
+        ],
+    )
     def test_authorize_invalid(
         self, commands: PaymentsCommands, app: Payments, change: dict[str, Any]
     ) -> None:
@@ -104,7 +133,11 @@ class TestPaymentsCommands:
 
     def test_consumes_returns_voids_sales_and_terminal_approvals(self) -> None:
         assert {name.rsplit(".", 1)[-1] for name in HANDLERS} == {
-            "ReturnCompleted", "SaleVoided", "SaleCompleted", "TerminalApproval"}
+            "ReturnCompleted",
+            "SaleVoided",
+            "SaleCompleted",
+            "TerminalApproval",
+        }
 
 
 GIFT = "6000123412345678"
@@ -114,20 +147,28 @@ class TestLifecycleCommands:
     def preauth(self, commands: PaymentsCommands, key: str = "p1") -> str:
         reply = commands.preauthorize(body(key, amount_minor=1000))
         assert (reply["status"], reply["kind"], reply["authorized_minor"]) == (
-            "authorized", "preauth", 1000)
+            "authorized",
+            "preauth",
+            1000,
+        )
         return str(reply["payment_id"])
 
     def test_preauth_increment_tip_capture_refund(self, commands: PaymentsCommands) -> None:
         payment_id = self.preauth(commands)
-        reply = commands.increment({"payment_id": payment_id, "operation_key": "i1",
-                                    "increment_minor": 200})
+        reply = commands.increment(
+            {"payment_id": payment_id, "operation_key": "i1", "increment_minor": 200}
+        )
         assert (reply["authorized_minor"], reply["operation"]) == (1200, "increment")
         commands.adjust_tip({"payment_id": payment_id, "operation_key": "t1", "tip_minor": 100})
         reply = commands.capture({"payment_id": payment_id, "operation_key": "c1"})
         assert (reply["status"], reply["captured_minor"], reply["operation_amount_minor"]) == (
-            "approved", 1300, 1300)
-        reply = commands.refund({"payment_id": payment_id, "operation_key": "r1",
-                                 "amount_minor": 300})
+            "approved",
+            1300,
+            1300,
+        )
+        reply = commands.refund(
+            {"payment_id": payment_id, "operation_key": "r1", "amount_minor": 300}
+        )
         assert reply["refunded_minor"] == 300
         assert commands.get_payment({"payment_id": payment_id})["refunded_minor"] == 300
         json.dumps(reply)
@@ -150,24 +191,36 @@ class TestLifecycleCommands:
             commands.refund({**body("u2"), "unreferenced": "yes", "permitted": True})
         assert refused.value.code == "invalid"
 
-    @pytest.mark.parametrize(("command", "extra", "code"), [
-        ("capture", {"amount_minor": 1201}, "rejected"),
-        ("capture", {"amount_minor": "12"}, "invalid"),
-        ("capture", {"amount_minor": 0}, "invalid"),
-        ("increment", {"increment_minor": -1}, "invalid"),
-        ("adjust_tip", {"tip_minor": 500}, "rejected"),
-        ("refund", {"amount_minor": 1}, "rejected"),
-        ("reverse", {"reason": 5}, "invalid"),
-        ("void", {"operation_key": ""}, "invalid"),
-        ("void", {"payment_id": "not-a-uuid"}, "invalid"),
-    ])
-    def test_refusals(self, commands: PaymentsCommands, command: str, extra: dict[str, Any],
-                      code: str) -> None:
+    @pytest.mark.parametrize(
+        ("command", "extra", "code"),
+        [
+            ("capture", {"amount_minor": 1201}, "rejected"),
+            ("capture", {"amount_minor": "12"}, "invalid"),
+            ("capture", {"amount_minor": 0}, "invalid"),
+            ("increment", {"increment_minor": -1}, "invalid"),
+            ("adjust_tip", {"tip_minor": 500}, "rejected"),
+            ("refund", {"amount_minor": 1}, "rejected"),
+            ("reverse", {"reason": 5}, "invalid"),
+            ("void", {"operation_key": ""}, "invalid"),
+            ("void", {"payment_id": "not-a-uuid"}, "invalid"),
+        ],
+    )
+    def test_refusals(
+        self, commands: PaymentsCommands, command: str, extra: dict[str, Any], code: str
+    ) -> None:
         payment_id = self.preauth(commands)
         handler = commands.handlers()[command]
         with pytest.raises(CommandError) as refused:
-            handler({"payment_id": payment_id, "operation_key": "o1", "increment_minor": 1,
-                     "tip_minor": 1, "amount_minor": 1, **extra})
+            handler(
+                {
+                    "payment_id": payment_id,
+                    "operation_key": "o1",
+                    "increment_minor": 1,
+                    "tip_minor": 1,
+                    "amount_minor": 1,
+                    **extra,
+                }
+            )
         assert refused.value.code == code
 
     def test_not_found_and_conflict(self, commands: PaymentsCommands) -> None:
@@ -182,26 +235,34 @@ class TestLifecycleCommands:
 
     def test_gift_card_commands(self, commands: PaymentsCommands) -> None:
         card = {"number": GIFT, "store_id": "s001"}
-        reply = commands.activate_gift_card({**card, "operation_key": "a1", "currency": "EUR",
-                                             "amount_minor": 1000})
+        reply = commands.activate_gift_card(
+            {**card, "operation_key": "a1", "currency": "EUR", "amount_minor": 1000}
+        )
         assert (reply["status"], reply["balance_minor"], reply["masked_number"]) == (
-            "active", 1000, "************5678")
+            "active",
+            1000,
+            "************5678",
+        )
         assert GIFT not in json.dumps(reply)
         commands.load_gift_card({**card, "operation_key": "l1", "amount_minor": 500})
-        reply = commands.redeem_gift_card({**card, "operation_key": "x1", "sale_id": "sale-1",
-                                           "amount_minor": 1500})
+        reply = commands.redeem_gift_card(
+            {**card, "operation_key": "x1", "sale_id": "sale-1", "amount_minor": 1500}
+        )
         assert reply["balance_minor"] == 0
         with pytest.raises(CommandError) as refused:
-            commands.redeem_gift_card({**card, "operation_key": "x2", "sale_id": "sale-1",
-                                       "amount_minor": 1})
+            commands.redeem_gift_card(
+                {**card, "operation_key": "x2", "sale_id": "sale-1", "amount_minor": 1}
+            )
         assert refused.value.code == "insufficient_funds"
         assert GIFT not in str(refused.value)
         with pytest.raises(CommandError) as refused:
-            commands.load_gift_card({**card, "operation_key": "l9", "amount_minor": 1,
-                                     "currency": "USD"})
+            commands.load_gift_card(
+                {**card, "operation_key": "l9", "amount_minor": 1, "currency": "USD"}
+            )
         assert refused.value.code == "invalid"
-        commands.refund_gift_card({**card, "operation_key": "f1", "sale_id": "sale-1",
-                                   "amount_minor": 200})
+        commands.refund_gift_card(
+            {**card, "operation_key": "f1", "sale_id": "sale-1", "amount_minor": 200}
+        )
         assert commands.block_gift_card({**card, "operation_key": "b1"})["status"] == "blocked"
         with pytest.raises(CommandError) as refused:
             commands.load_gift_card({**card, "operation_key": "l2", "amount_minor": 1})
@@ -216,11 +277,31 @@ class TestLifecycleCommands:
 
     def test_every_command_is_registered(self, commands: PaymentsCommands) -> None:
         assert set(commands.handlers()) == {
-            "authorize", "preauthorize", "increment", "capture", "adjust_tip", "void",
-            "refund", "reverse", "get_payment", "activate_gift_card", "load_gift_card",
-            "redeem_gift_card", "refund_gift_card", "block_gift_card", "gift_card_balance",
-            "summary", "pending_payments", "retry_reversals", "rotate_vault_key",
-            "send_advices", "close_batch", "reconcile", "get_reconciliation"}
+            "authorize",
+            "preauthorize",
+            "increment",
+            "capture",
+            "adjust_tip",
+            "void",
+            "refund",
+            "reverse",
+            "get_payment",
+            "activate_gift_card",
+            "load_gift_card",
+            "redeem_gift_card",
+            "refund_gift_card",
+            "block_gift_card",
+            "gift_card_balance",
+            "summary",
+            "pending_payments",
+            "retry_reversals",
+            "rotate_vault_key",
+            "send_advices",
+            "send_refunds",
+            "close_batch",
+            "reconcile",
+            "get_reconciliation",
+        }
 
 
 class TestPaymentsContracts:
@@ -243,10 +324,17 @@ class TestPaymentsContracts:
         assert integration.store_id == "s007"
         msg = payments_pb2.PaymentCaptured.FromString(integration.payload())
         assert (msg.payment_id, msg.sale_id, msg.store_id, msg.tender) == (
-            str(payment.id), "sale-9", "s007", "card")
+            str(payment.id),
+            "sale-9",
+            "s007",
+            "card",
+        )
         assert (msg.amount.amount_minor, msg.amount.currency) == (1250, "EUR")
         assert (msg.card.masked_pan, msg.card.scheme, msg.card.token) == (
-            "411111******1111", "visa", payment.card_token)
+            "411111******1111",
+            "visa",
+            payment.card_token,
+        )
         assert (msg.auth_code, msg.rrn) == ("123456", "000000000042")
 
     def test_declined(self) -> None:
@@ -257,13 +345,14 @@ class TestPaymentsContracts:
         assert integration.subject == "payments.s007.payment.declined"
         msg = payments_pb2.PaymentDeclined.FromString(integration.payload())
         assert (msg.response_code, msg.reason, msg.amount.amount_minor) == (
-            "05", "do not honor", 1250)
-
+            "05",
+            "do not honor",
+            1250,
+        )
 
     def preauth(self) -> Payment:
         card = Card.from_pan(VISA, "12/30", CardTokenizer(b"k" * 32))
-        payment = Payment.request("s007", "p1", "sale-9", 1000, "EUR", card, "hash",
-                                  kind=PREAUTH)
+        payment = Payment.request("s007", "p1", "sale-9", 1000, "EUR", card, "hash", kind=PREAUTH)
         payment.authorize("111111", "000000000007")
         return payment
 
@@ -279,7 +368,11 @@ class TestPaymentsContracts:
         assert integration.subject == "payments.s007.payment.authorized"
         msg = payments_pb2.PaymentAuthorized.FromString(integration.payload())
         assert (msg.amount.amount_minor, msg.auth_code, msg.card.masked_pan, msg.sale_id) == (
-            1000, "111111", "411111******1111", "sale-9")
+            1000,
+            "111111",
+            "411111******1111",
+            "sale-9",
+        )
 
     def test_increment_tip_and_completion(self) -> None:
         payment = self.preauth()
@@ -287,8 +380,12 @@ class TestPaymentsContracts:
         integration = self.mapped(payment)
         assert integration.subject == "payments.s007.payment.authorization_increased"
         msg = payments_pb2.PaymentAuthorizationIncreased.FromString(integration.payload())
-        assert (msg.increment.amount_minor, msg.authorized.amount_minor,
-                msg.authorized.currency, msg.operation_key) == (200, 1200, "EUR", "i1")
+        assert (
+            msg.increment.amount_minor,
+            msg.authorized.amount_minor,
+            msg.authorized.currency,
+            msg.operation_key,
+        ) == (200, 1200, "EUR", "i1")
         payment.adjust_tip("t1", "h", 100, 20)
         integration = self.mapped(payment)
         assert integration.subject == "payments.s007.payment.tip_adjusted"
@@ -300,7 +397,10 @@ class TestPaymentsContracts:
         assert integration.subject == "payments.s007.payment.captured"
         captured = payments_pb2.PaymentCaptured.FromString(integration.payload())
         assert (captured.amount.amount_minor, captured.sale_id, captured.auth_code) == (
-            1300, "sale-9", "111111")
+            1300,
+            "sale-9",
+            "111111",
+        )
 
     def test_voided(self) -> None:
         payment = self.preauth()
@@ -309,7 +409,10 @@ class TestPaymentsContracts:
         assert integration.subject == "payments.s007.payment.voided"
         msg = payments_pb2.PaymentVoided.FromString(integration.payload())
         assert (msg.amount.amount_minor, msg.reason, msg.payment_id) == (
-            1000, "walked out", str(payment.id))
+            1000,
+            "walked out",
+            str(payment.id),
+        )
 
     def test_refunded(self) -> None:
         payment = self.payment()
@@ -318,14 +421,17 @@ class TestPaymentsContracts:
         integration = self.mapped(payment)
         assert integration.subject == "payments.s007.payment.refunded"
         msg = payments_pb2.PaymentRefunded.FromString(integration.payload())
-        assert (msg.amount.amount_minor, msg.refunded_total.amount_minor, msg.referenced,
-                msg.card.masked_pan, msg.sale_id) == (
-            250, 250, True, "411111******1111", "sale-9")
+        assert (
+            msg.amount.amount_minor,
+            msg.refunded_total.amount_minor,
+            msg.referenced,
+            msg.card.masked_pan,
+            msg.sale_id,
+        ) == (250, 250, True, "411111******1111", "sale-9")
 
     def test_unreferenced_refund(self) -> None:
         card = Card.from_pan(VISA, "12/30", CardTokenizer(b"k" * 32))
-        payment = Payment.refund_unreferenced("s007", "u1", "sale-9", 500, "EUR", card, "h",
-                                              True)
+        payment = Payment.refund_unreferenced("s007", "u1", "sale-9", 500, "EUR", card, "h", True)
         msg = payments_pb2.PaymentRefunded.FromString(self.mapped(payment).payload())
         assert (msg.referenced, msg.amount.amount_minor) == (False, 500)
 
@@ -335,16 +441,19 @@ class TestPaymentsContracts:
         integration = self.mapped(payment)
         assert integration.subject == "payments.s007.payment.reversed"
         msg = payments_pb2.PaymentReversed.FromString(integration.payload())
-        assert (msg.amount.amount_minor, msg.reason, msg.sale_id) == (1250, "no answer",
-                                                                      "sale-9")
+        assert (msg.amount.amount_minor, msg.reason, msg.sale_id) == (1250, "no answer", "sale-9")
 
     def test_gift_card_events(self) -> None:
         card = GiftCard.activate("tok", "************5678", "s007", "EUR", 1000, "a1", "h")
         activated = self.mapped(card)
         assert activated.subject == "payments.s007.gift_card.activated"
         msg: Any = payments_pb2.GiftCardActivated.FromString(activated.payload())
-        assert (msg.gift_card.token, msg.gift_card.masked_number, msg.amount.amount_minor,
-                msg.gift_card.gift_card_id) == ("tok", "************5678", 1000, str(card.id))
+        assert (
+            msg.gift_card.token,
+            msg.gift_card.masked_number,
+            msg.amount.amount_minor,
+            msg.gift_card.gift_card_id,
+        ) == ("tok", "************5678", 1000, str(card.id))
         card.load("l1", "h", "s008", 500)
         loaded = self.mapped(card)
         assert loaded.subject == "payments.s008.gift_card.loaded"
@@ -353,7 +462,10 @@ class TestPaymentsContracts:
         card.redeem("x1", "h", "s007", "sale-9", 700)
         msg = payments_pb2.GiftCardRedeemed.FromString(self.mapped(card).payload())
         assert (msg.sale_id, msg.amount.amount_minor, msg.balance.amount_minor) == (
-            "sale-9", 700, 800)
+            "sale-9",
+            700,
+            800,
+        )
         card.refund("f1", "h", "s007", "sale-9", 200)
         refunded = self.mapped(card)
         assert refunded.subject == "payments.s007.gift_card.refunded"
@@ -389,6 +501,7 @@ async def test_payments_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
     nc = await connect(nats.url, "test-client")
     js = nc.jetstream()
     try:
+
         async def request(command: str, payload: dict[str, Any]) -> dict[str, Any]:
             reply = await ask_service(nc, "payments", command, payload)
             return reply
@@ -399,12 +512,17 @@ async def test_payments_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
         assert declined["status"] == "declined" and declined["response_code"] == "51"
         assert await request("authorize", body("k1")) == approved
         invalid = await request("authorize", body("k3", pan="4111111111111112"))
-        assert invalid == {"ok": False, "error": {"code": "invalid",
-                                                  "message": "card number is not valid"}}
+        assert invalid == {
+            "ok": False,
+            "error": {"code": "invalid", "message": "card number is not valid"},
+        }
         summary = await request("summary", {})
-        assert summary == {"ok": True, "captured_count": 1,
-                           "captured_total_minor_by_currency": {"EUR": 1250},
-                           "declined_count": 1}
+        assert summary == {
+            "ok": True,
+            "captured_count": 1,
+            "captured_total_minor_by_currency": {"EUR": 1250},
+            "declined_count": 1,
+        }
 
         async def published() -> list[Any]:
             info = await js.stream_info("PAYMENTS")
@@ -414,14 +532,16 @@ async def test_payments_service_end_to_end_on_nats(nats: NatsServer, tmp_path: P
             msgs = [await sub.next_msg(timeout=2) for _ in range(info.state.messages)]
             await sub.unsubscribe()
             return msgs
+
         msgs = await wait_for(published, timeout=15)
         assert [m.subject.rsplit(".", 1)[0] for m in msgs] == [
-            "payments.s001.payment.captured", "payments.s001.payment.declined"]
+            "payments.s001.payment.captured",
+            "payments.s001.payment.declined",
+        ]
         assert msgs[0].headers["Tillstream-Event-Type"] == "tillstream.events.v1.PaymentCaptured"
         captured = payments_pb2.PaymentCaptured.FromString(msgs[0].data)
         assert captured.payment_id == approved["payment_id"]
-        assert all(VISA.encode() not in m.data and DECLINE_51.encode() not in m.data
-                   for m in msgs)
+        assert all(VISA.encode() not in m.data and DECLINE_51.encode() not in m.data for m in msgs)
     finally:
         await nc.close()
         stop.set()
@@ -438,21 +558,38 @@ async def test_preauth_and_completion_publish_on_nats(nats: NatsServer, tmp_path
     nc = await connect(nats.url, "test-client")
     js = nc.jetstream()
     try:
+
         async def request(command: str, payload: dict[str, Any]) -> dict[str, Any]:
             reply = await ask_service(nc, "payments", command, payload)
             assert reply["ok"] is True, reply
             return reply
 
         preauth = await request("preauthorize", body("p1", amount_minor=1000))
-        await request("adjust_tip", {"payment_id": preauth["payment_id"],
-                                     "operation_key": "t1", "tip_minor": 150})
+        await request(
+            "adjust_tip",
+            {"payment_id": preauth["payment_id"], "operation_key": "t1", "tip_minor": 150},
+        )
         await request("capture", {"payment_id": preauth["payment_id"], "operation_key": "c1"})
-        await request("activate_gift_card", {"number": GIFT, "store_id": "s001",
-                                             "operation_key": "a1", "currency": "EUR",
-                                             "amount_minor": 500})
-        await request("redeem_gift_card", {"number": GIFT, "store_id": "s001",
-                                           "operation_key": "x1", "sale_id": "sale-1",
-                                           "amount_minor": 200})
+        await request(
+            "activate_gift_card",
+            {
+                "number": GIFT,
+                "store_id": "s001",
+                "operation_key": "a1",
+                "currency": "EUR",
+                "amount_minor": 500,
+            },
+        )
+        await request(
+            "redeem_gift_card",
+            {
+                "number": GIFT,
+                "store_id": "s001",
+                "operation_key": "x1",
+                "sale_id": "sale-1",
+                "amount_minor": 200,
+            },
+        )
 
         async def published() -> list[Any]:
             info = await js.stream_info("PAYMENTS")
@@ -462,14 +599,17 @@ async def test_preauth_and_completion_publish_on_nats(nats: NatsServer, tmp_path
             msgs = [await sub.next_msg(timeout=2) for _ in range(info.state.messages)]
             await sub.unsubscribe()
             return msgs
+
         msgs = await wait_for(published, timeout=15)
         assert [m.subject.rsplit(".", 1)[0] for m in msgs] == [
-            "payments.s001.payment.authorized", "payments.s001.payment.tip_adjusted",
-            "payments.s001.payment.captured", "payments.s001.gift_card.activated",
-            "payments.s001.gift_card.redeemed"]
+            "payments.s001.payment.authorized",
+            "payments.s001.payment.tip_adjusted",
+            "payments.s001.payment.captured",
+            "payments.s001.gift_card.activated",
+            "payments.s001.gift_card.redeemed",
+        ]
         captured = payments_pb2.PaymentCaptured.FromString(msgs[2].data)
-        assert (captured.payment_id, captured.amount.amount_minor) == (
-            preauth["payment_id"], 1150)
+        assert (captured.payment_id, captured.amount.amount_minor) == (preauth["payment_id"], 1150)
         assert all(VISA.encode() not in m.data and GIFT.encode() not in m.data for m in msgs)
     finally:
         await nc.close()

@@ -295,7 +295,9 @@ def approval(
     )
 
 
-def test_terminal_approval_recorded_once_and_refundable(app: Payments, flow: Flow) -> None:
+def test_terminal_approval_recorded_once_and_refunded_on_the_terminal(
+    app: Payments, flow: Flow
+) -> None:
     payment_id = str(uuid4())
     flow.deliver(approval(payment_id), "edge.p0")
     flow.deliver(approval(payment_id), "edge.p0")
@@ -311,9 +313,15 @@ def test_terminal_approval_recorded_once_and_refundable(app: Payments, flow: Flo
     captured = flow.published(payments_pb2.PaymentCaptured)
     assert len(captured) == 1
     assert captured[0].card.masked_pan == "411111******1111"  # type: ignore[attr-defined]
-    # checkout's later return names the agent's payment_id: refunded like any card sale
+    # checkout's later return names the agent's payment_id: the host never saw this card, so
+    # the refund is done on the terminal; payments refuses it with that reason (not flagged)
+    # and does not mark the payment refunded.
     flow.deliver(returned("ret-t", tender(payment_id, "card", 500)))
-    assert app.get_payment(UUID(payment_id)).refunded_minor == 500
+    assert app.get_payment(UUID(payment_id)).refunded_minor == 0
+    refused = flow.published(payments_pb2.RefundRefused)
+    assert [(r.payment_id, r.flagged) for r in refused] == [(payment_id, False)]  # type: ignore[attr-defined]
+    assert "on the store's terminal" in refused[0].reason  # type: ignore[attr-defined]
+    assert flow.published(payments_pb2.PaymentRefunded) == []
 
 
 def test_offline_terminal_approvals_are_advised_and_late_declines_published(

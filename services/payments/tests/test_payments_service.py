@@ -131,6 +131,9 @@ async def test_service_consumes_and_retries_reversals_by_itself(
         event = IntegrationEvent(
             "checkout.s001.return.completed", returned, "s001", datetime.now(UTC)
         )
+        # The acquirer answers late: the refund sent right after the consumer's batch gets no
+        # answer in time (it is made at the acquirer all the same) and stays owed.
+        sim.latency = 1.0
         await js.publish(event.subject, event.payload(), headers=event.headers("checkout:1"))
         terminal_id = str(uuid4())
         approval = edge_pb2.TerminalApproval(
@@ -155,7 +158,15 @@ async def test_service_consumes_and_retries_reversals_by_itself(
             )
             return bool(reply.get("refunded_minor") == 1200)
 
+        async def made_at_the_acquirer() -> bool:
+            return sim.stats.refunds == 1
+
+        assert await wait_for(made_at_the_acquirer, timeout=15)
+        sim.latency = 0.0
+        # The timer sends the owed refund again, under its reference: the acquirer answers it
+        # as the refund it already made, and it is recorded, once.
         assert await wait_for(refunded, timeout=15)
+        assert sim.stats.refunds == 1 and sim.stats.refund_replays >= 1
 
         async def terminal_recorded() -> bool:
             reply = await ask_service(nc, "payments", "get_payment", {"payment_id": terminal_id})
