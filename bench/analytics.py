@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from analytics.application import ProjectionSink, ProjectionStore  # noqa: E402
 from analytics.domainmodel import CompletedSale  # noqa: E402
 from analytics.main import build  # noqa: E402
 from analytics.rebuild import rebuild  # noqa: E402
+from analytics.streamreader import ReplayClient  # noqa: E402
 from tillstream.bus import ensure_platform_streams  # noqa: E402
 from tillstream.codec import IntegrationEvent  # noqa: E402
 from tillstream.events.v1 import (  # noqa: E402
@@ -148,7 +150,8 @@ async def publish_all(nc: Any, js: Any, count: int) -> None:
 
 async def bench_replay(workdir: Path, url: str, count: int) -> dict[str, Any]:
     settings = test_settings(workdir / "replay", partitions=4)
-    nc = await nats.connect(url)
+    nc = ReplayClient()  # as `tillstream analytics rebuild` connects
+    await nc.connect(url)
     try:
         js = nc.jetstream()
         await ensure_platform_streams(js, settings.partitions)
@@ -186,7 +189,7 @@ async def bench_live(workdir: Path, url: str, rate: int, seconds: float) -> dict
     store = _projection_store(definition)
     lags: list[float] = []
 
-    def heard(sales: list[CompletedSale]) -> None:
+    def heard(sales: Sequence[CompletedSale]) -> None:
         now_ms = time.time() * 1000
         lags.extend(now_ms - s.completed_at_ms for s in sales)
 

@@ -6,7 +6,6 @@ import asyncio
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-import nats
 import typer
 from nats.errors import NoServersError
 from rich.console import Console
@@ -15,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from analytics.application import ProjectionStore
 from analytics.rebuild import RebuildResult, rebuild
 from analytics.reports import REPORTS, ReportError, Reports, run_report, write_csv
+from analytics.streamreader import ReplayClient
 from tillstream.settings import Settings
 
 app = typer.Typer(help="Analytics operations: rebuild, CSV export.", no_args_is_help=True)
@@ -29,12 +29,13 @@ async def run_rebuild(settings: Settings, progress: Progress | None = None) -> R
     """Connect, replay every upstream into a new generation, swap it in."""
     store = ProjectionStore.from_settings(settings)
     # One attempt, no endless reconnects: an operator wants an answer, not a hang.
-    nc = await nats.connect(
+    nc = ReplayClient()  # nats-py with a faster header parser: the replay reads every event
+    await nc.connect(
         _nats_url(settings),
         name="analytics-rebuild",
         allow_reconnect=False,
         max_reconnect_attempts=1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=0.5,  # type: ignore[arg-type]  # nats-py annotates int, sleeps float
         connect_timeout=5,
         error_cb=_quiet,
     )

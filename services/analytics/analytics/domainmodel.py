@@ -61,9 +61,9 @@ class DiscountFact(NamedTuple):
     amount_minor: int
 
 
-@dataclass(frozen=True)
-class SaleFact:
-    """A completed sale, as the reports count it."""
+class SaleFact(NamedTuple):
+    """A completed sale, as the reports count it (a NamedTuple: one is made per sale on
+    replay, where a frozen dataclass's constructor, a setattr per field, showed up)."""
 
     store_id: str
     day: date
@@ -93,8 +93,7 @@ class CompletedSale:
     offline: bool
 
 
-@dataclass(frozen=True)
-class PaymentFact:
+class PaymentFact(NamedTuple):
     """A captured payment, as the payment-mix report counts it."""
 
     store_id: str
@@ -105,9 +104,8 @@ class PaymentFact:
     amount_minor: int
 
 
-@dataclass(frozen=True, order=True)
-class SalesKey:
-    """A row of sales_by_store_day."""
+class SalesKey(NamedTuple):
+    """A row of sales_by_store_day (NamedTuples hash and sort as plain tuples: cheap keys)."""
 
     store_id: str
     day: date
@@ -121,8 +119,7 @@ class SalesTotals:
     items_sold: int = 0
 
 
-@dataclass(frozen=True, order=True)
-class PaymentKey:
+class PaymentKey(NamedTuple):
     """A row of payment_mix; money is summed per currency, never across currencies."""
 
     store_id: str
@@ -153,9 +150,12 @@ class ProjectionBatch:
 
     def count(self, table: str, key: tuple[object, ...], *increments: int) -> None:
         """Add `increments` to the counters of `table`'s row `key`."""
-        row = self.counters.setdefault(table, {}).get(key)
+        rows = self.counters.get(table)
+        if rows is None:
+            rows = self.counters[table] = {}
+        row = rows.get(key)
         if row is None:
-            self.counters[table][key] = list(increments)
+            rows[key] = list(increments)
             return
         for i, value in enumerate(increments):
             row[i] += value

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats as nats_py
 import pytest
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +24,7 @@ from analytics.bus import PROJECTED, consumer_handlers
 from analytics.main import build
 from analytics.rebuild import rebuild
 from analytics.reports import Reports
+from analytics.streamreader import ReplayClient
 from tillstream.bus import wait_for
 from tillstream.codec import IntegrationEvent, ReceivedEvent
 from tillstream.consumer import Delivery
@@ -468,7 +468,8 @@ async def _rebuild_scenario(tmp_path: Path, url: str, events: list[Message]) -> 
     host = ServiceHost(build(settings), settings, url)
     task = asyncio.create_task(host.run(stop))
     reader = ProjectionStore(create_projection_engine(settings))
-    nc = await nats_py.connect(url)
+    nc = ReplayClient()  # as `tillstream analytics rebuild` reads the streams
+    await nc.connect(url)
     counters: dict[str, int] = defaultdict(int)
     try:
         js = nc.jetstream()
