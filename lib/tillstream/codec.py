@@ -6,6 +6,7 @@ events inside a service; each service's contracts.py maps one to the other expli
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -88,22 +89,34 @@ class IntegrationEvent:
         return self.message.SerializeToString(deterministic=True)
 
 
+#: What a subject token must not contain (one search per token: the relay maps every event).
+_NOT_IN_TOKEN = re.compile(r"[.*> \t\r\n]")
+
+
 def subject(service: str, store_id: str, aggregate: str, event: str) -> str:
     """`<service>.<store>.<aggregate>.<event>`, validated token by token."""
     tokens = (service, store_id, aggregate, event)
     for token in tokens:
-        if not token or any(c in token for c in ".*> \t\r\n"):
+        if not token or _NOT_IN_TOKEN.search(token):
             raise ValueError(f"invalid subject token {token!r} in {tokens}")
     return ".".join(tokens)
 
 
+_MESSAGE_CLASSES: dict[str, type[Message]] = {}
+
+
 def message_class(event_type: str) -> type[Message]:
-    """The generated protobuf class for a full message name."""
+    """The generated protobuf class for a full message name (looked up once per name: every
+    consumed message asks)."""
+    cls = _MESSAGE_CLASSES.get(event_type)
+    if cls is not None:
+        return cls
     try:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(event_type)
     except KeyError as exc:
         raise UndecodableEventError(f"unknown integration event type {event_type!r}") from exc
-    return message_factory.GetMessageClass(descriptor)
+    cls = _MESSAGE_CLASSES[event_type] = message_factory.GetMessageClass(descriptor)
+    return cls
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ class UnitOfWork:
             return
         for aggregate_id, aggregate in touched.items():
             pending = aggregate.pending_events
-            for domain_event in pending[self._stamped.get(aggregate_id, 0):]:
+            for domain_event in pending[self._stamped.get(aggregate_id, 0) :]:
                 domain_event.__dict__.setdefault("traceparent", traceparent)
             self._stamped[aggregate_id] = len(pending)
 
@@ -124,9 +124,7 @@ class EventSourcedSink:
         for delivery in deliveries:
             handler = self.handlers.get(delivery.event.event_type)
             if handler is not None:
-                with span_from(
-                    delivery.event.headers, f"consume {delivery.event.event_type}"
-                ):
+                with span_from(delivery.event.headers, f"consume {delivery.event.event_type}"):
                     handler(delivery.event, uow)
                     uow.stamp_trace()
         self.app.record_processed(
@@ -324,8 +322,12 @@ class Consumer:
                 await self.js.add_consumer(self.stream, self.config())
             return (info.delivered.consumer_seq if info.delivered else 0) + 1
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
-        log.info("consumer %s: %d unacked; redelivering from stream seq %d", self.durable,
-                 info.num_ack_pending, floor + 1)
+        log.info(
+            "consumer %s: %d unacked; redelivering from stream seq %d",
+            self.durable,
+            info.num_ack_pending,
+            floor + 1,
+        )
         await self.js.delete_consumer(self.stream, self.durable)
         config = self.config()
         config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
@@ -425,15 +427,21 @@ class Consumer:
         return before, settled, failure
 
     async def _applied(
-        self, pending: list[tuple[Msg, Delivery]], failure: Exception | None,
+        self,
+        pending: list[tuple[Msg, Delivery]],
+        failure: Exception | None,
         stop: asyncio.Event | None,
     ) -> None:
         """Ack a committed batch, or after a failed one go through it one by one."""
         if not pending:
             return
         if failure is not None:
-            log.info("consumer %s: batch of %d failed (%s); one by one", self.durable,
-                     len(pending), failure)
+            log.info(
+                "consumer %s: batch of %d failed (%s); one by one",
+                self.durable,
+                len(pending),
+                failure,
+            )
             for position, (msg, delivery) in enumerate(pending):
                 if stop is not None and stop.is_set():
                     await self._nak_all([m for m, _ in pending[position:]])
@@ -457,8 +465,14 @@ class Consumer:
                     return
                 self.stats.retries += 1
                 delay = min(self.backoff_base * 2 ** (attempts - 1), self.backoff_max)
-                log.warning("consumer %s: %s at %s, attempt %d, retry in %.2fs",
-                            self.durable, exc, msg.subject, attempts, delay)
+                log.warning(
+                    "consumer %s: %s at %s, attempt %d, retry in %.2fs",
+                    self.durable,
+                    exc,
+                    msg.subject,
+                    attempts,
+                    delay,
+                )
                 await msg.in_progress()
                 if stop is not None and stop.is_set():
                     await msg.nak()
@@ -513,8 +527,13 @@ class Consumer:
                 "Tillstream-Schema-Version": "1",
             },
         )
-        log.error("consumer %s: dead-lettered %s (seq %d): %s", self.durable, msg.subject,
-                  stream_seq, reason)
+        log.error(
+            "consumer %s: dead-lettered %s (seq %d): %s",
+            self.durable,
+            msg.subject,
+            stream_seq,
+            reason,
+        )
         self.stats.dead_lettered += 1
         self.stats.errors.append(reason)
         await msg.ack()

@@ -14,7 +14,12 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import (
+    Aggregate,
+    BaseAggregate,
+    CollectEventsProtocol,
+    DomainEventProtocol,
+)
 from eventsourcing.persistence import (
     Notification,
     ProcessRecorder,
@@ -212,7 +217,8 @@ class ServiceApplication(Application[UUID]):
         finally:
             self._lent = None
             self._evict(
-                aggregate_id for aggregate_id, aggregate in lent.items()
+                aggregate_id
+                for aggregate_id, aggregate in lent.items()
                 if not ok or getattr(aggregate, "pending_events", None)
             )
 
@@ -221,7 +227,7 @@ class ServiceApplication(Application[UUID]):
     ) -> list[Recording[UUID]]:
         """Write the pending events of `aggregates` and `tracking` in one transaction."""
         processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
-        processing.collect_events(*aggregates)
+        collect_pending(processing, aggregates)
         recordings = self._record(processing)
         self._notify(recordings)
         return recordings
@@ -257,6 +263,37 @@ class ServiceApplication(Application[UUID]):
             return None
         lent[aggregate_id] = aggregate
         return aggregate
+
+
+def collect_pending(processing: ProcessingEvent[UUID], objs: Iterable[Any]) -> None:
+    """`processing.collect_events(*objs)` without its two protocol checks per object.
+
+    Why: eventsourcing asks of each object `isinstance(obj, DomainEventProtocol)` and then
+    `isinstance(obj, CollectEventsProtocol)`, runtime-checkable protocols that Python 3.11
+    checks slowly (7-18% of a consumer batch in profiles). For an eventsourcing aggregate the
+    answers do not change from one instance of a class to the next (no, not an event; yes, it
+    collects), so they are asked once per class and the aggregate goes straight to what the
+    library then does. Anything else (an event, None, another object) goes the library's way.
+    """
+    events, aggregates = processing.events, processing.aggregates
+    for obj in objs:
+        if isinstance(obj, BaseAggregate) and _plain_aggregate(obj):
+            events.extend(obj.collect_events())
+            aggregates[obj.id] = obj
+        else:
+            processing.collect_events(obj)
+
+
+_PLAIN_AGGREGATE: dict[type, bool] = {}
+
+
+def _plain_aggregate(obj: BaseAggregate[Any]) -> bool:
+    """Whether eventsourcing would collect `obj` as an aggregate (not as an event)."""
+    plain = _PLAIN_AGGREGATE.get(type(obj))
+    if plain is None:
+        plain = not isinstance(obj, DomainEventProtocol) and isinstance(obj, CollectEventsProtocol)
+        _PLAIN_AGGREGATE[type(obj)] = plain
+    return plain
 
 
 class CommandGroup:
@@ -301,7 +338,8 @@ class CommandGroup:
         staged = self.staged
         assert staged is not None
         before = len(staged.events)
-        staged.collect_events(*objs, **kwargs)
+        collect_pending(staged, objs)
+        staged.saved_kwargs.update(kwargs)
         self.app._stamp_trace(staged.events[before:])
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:

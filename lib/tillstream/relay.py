@@ -10,6 +10,7 @@ there. The relay keeps no checkpoint: it resumes from the last message in its ow
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -44,6 +45,19 @@ class RelayStats:
     skipped_private: int = 0
     fenced: int = 0
     position: int = 0
+
+
+_PUB_ACK_FIELDS = frozenset(f.name for f in dataclasses.fields(PubAck))
+
+
+def pub_ack(response: dict[str, Any]) -> PubAck:
+    """`PubAck.from_response(response)`, which walks `dataclasses.fields` on every reply (one
+    per published event: a tenth of the relay's time on the event loop)."""
+    if "batch" in response and "batch_id" not in response:
+        response["batch_id"] = response.pop("batch")
+    if "count" in response and "batch_size" not in response:
+        response["batch_size"] = response.pop("count")
+    return PubAck(**{k: v for k, v in response.items() if k in _PUB_ACK_FIELDS})
 
 
 class _PipelinedPublisher:
@@ -92,7 +106,7 @@ class _PipelinedPublisher:
             response = json.loads(msg.data)
             if "error" in response:
                 APIError.from_error(response["error"])  # raises the right APIError subclass
-            future.set_result(PubAck.from_response(response))
+            future.set_result(pub_ack(response))
         except Exception as exc:
             future.set_exception(exc)
 
@@ -153,7 +167,7 @@ class Relay:
         if not msg_id.startswith(prefix):
             raise RuntimeError(f"stream {self.stream} ends with a foreign message id {msg_id!r}")
         self.last_msg_id = msg_id
-        self.stats.position = int(msg_id[len(prefix):])
+        self.stats.position = int(msg_id[len(prefix) :])
 
     async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         """Relay until `stop` is set; survives broker restarts and fencing."""
