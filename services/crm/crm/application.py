@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +49,10 @@ class IdempotencyConflictError(Exception):
 POINTS_PER_MINOR_UNIT = 1
 
 #: Attempts of a loyalty write that lost an optimistic-concurrency race before giving up.
-WRITE_ATTEMPTS = 5
+WRITE_ATTEMPTS = 20
+#: Upper bound of the random pause (seconds, times the attempt number) after a lost race, so
+#: two replicas hammering one account stop colliding in lockstep.
+RETRY_JITTER = 0.002
 
 
 @dataclass(frozen=True)
@@ -386,6 +391,7 @@ class Customers(ServiceApplication):
             except IntegrityError:
                 if attempt == WRITE_ATTEMPTS - 1:
                     raise
+                time.sleep(random.uniform(0, RETRY_JITTER * (attempt + 1)))
         raise AssertionError("unreachable")
 
     def _redeem_once(self, request: dict[str, Any], key: str) -> dict[str, Any]:
