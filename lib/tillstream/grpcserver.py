@@ -6,29 +6,41 @@ A service's composition root sets `ServiceDefinition.grpc` to a `GrpcFactory`: g
 server and a `DbRunner`, it adds its servicers and returns their full service names (for
 health and reflection). `ServiceHost` starts the server when the service's port is not 0 and
 stops it gracefully, before the database thread, on shutdown.
+
+The services' adapters (`api.py`) share how a refusal reaches a gRPC client: the NATS path's
+one-word code becomes a status (`COMMON_STATUS_CODES`, extended by each service with its own
+codes), the message stays, and the code itself travels in the trailing metadata key
+`tillstream-error-code` (`abort_refused`, `run_command`). List calls share the opaque page
+token (`page_token`, `page_position`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import contextvars
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
+from eventsourcing.persistence import IntegrityError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from tillstream import telemetry
 from tillstream.eventstore import ServiceApplication
 from tillstream.settings import Settings
+
+if TYPE_CHECKING:  # tillstream.service imports this module
+    from tillstream.service import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +276,11 @@ class GrpcServer:
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection(
-            [*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [
+                *self.service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             server,
         )
         address = f"{self.host}:{self.port}"
@@ -301,5 +316,139 @@ def grpc_server_for(
     port = grpc_port(settings, name)
     if not port:
         return None
-    return GrpcServer(name, factory, runner, host=settings.grpc_host, port=port,
-                      tls=tls_files(settings), grace=settings.grpc_grace)
+    return GrpcServer(
+        name,
+        factory,
+        runner,
+        host=settings.grpc_host,
+        port=port,
+        tls=tls_files(settings),
+        grace=settings.grpc_grace,
+    )
+
+
+# -- refusals as gRPC statuses (the services' api.py adapters) --------------------------------
+
+#: Trailing metadata key holding the NATS path's one-word refusal code of a failed call.
+ERROR_CODE_KEY = "tillstream-error-code"
+
+#: The refusal codes every service gives, as gRPC status codes; each adapter extends them
+#: with its own. "conflict" is ALREADY_EXISTS (a caller-made id is taken: retrying the same
+#: call never succeeds); "aborted" is ABORTED (a concurrent write won: retry the call).
+COMMON_STATUS_CODES: Mapping[str, grpc.StatusCode] = {
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "conflict": grpc.StatusCode.ALREADY_EXISTS,
+    "aborted": grpc.StatusCode.ABORTED,
+}
+
+#: A refusal's extra trailing metadata (besides its code), e.g. the payment it names.
+ExtraMetadata = Callable[["CommandError"], Sequence[tuple[str, str]]]
+
+
+async def abort_refused(
+    context: grpc.aio.ServicerContext,
+    code: str,
+    message: str,
+    codes: Mapping[str, grpc.StatusCode],
+    extra: Sequence[tuple[str, str]] = (),
+) -> NoReturn:
+    """End the call with `code`'s status (FAILED_PRECONDITION when `codes` does not know it),
+    `message`, and `code` in the trailing metadata, so clients can branch on the one word."""
+    status = codes.get(code, grpc.StatusCode.FAILED_PRECONDITION)
+    await context.abort(status, message, trailing_metadata=((ERROR_CODE_KEY, code), *extra))
+    raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+
+async def run_command(
+    context: grpc.aio.ServicerContext,
+    service_name: str,
+    method: str,
+    work: Callable[[], Awaitable[T]],
+    codes: Mapping[str, grpc.StatusCode],
+    *,
+    bad_input_is_invalid: bool = True,
+    extra_metadata: ExtraMetadata | None = None,
+) -> T:
+    """`await work()` in a span continuing the caller's trace, with its failures as statuses:
+    a CommandError by its code, the event store's IntegrityError as "aborted" (a concurrent
+    change won: retry), ValueError/KeyError/TypeError as "invalid" (unless
+    `bad_input_is_invalid` is off), anything else INTERNAL without its text (logged).
+
+    Why `work` rather than a handler: most calls are `lambda: runner.call(fn, request)` on
+    the database thread, but some await other services on the event loop first."""
+    from tillstream.service import CommandError  # here: tillstream.service imports us
+
+    headers = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
+    loose = (ValueError, KeyError, TypeError) if bad_input_is_invalid else ()
+    try:
+        with telemetry.span_from(headers, f"grpc {service_name}/{method}"):
+            return await work()
+    except CommandError as exc:
+        extra = extra_metadata(exc) if extra_metadata is not None else ()
+        await abort_refused(context, exc.code, str(exc), codes, extra)
+    except IntegrityError as exc:
+        await abort_refused(context, "aborted", f"a concurrent change won, retry: {exc}", codes)
+    except loose as exc:
+        await abort_refused(context, "invalid", repr(exc), codes)
+    except Exception:
+        # Never the exception text: a bug's message could hold request data.
+        log.exception("gRPC %s failed", method)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+
+class CommandCalls:
+    """A servicer's `_call`: a method's work on the service's database thread (`runner`),
+    its refusals answered as `status_codes` say (see `run_command`). Subclasses set the
+    class attributes; `refusal_metadata` adds trailing metadata to a refusal."""
+
+    service_name: str
+    status_codes: Mapping[str, grpc.StatusCode]
+    bad_input_is_invalid: bool = True
+    runner: DbRunner
+
+    def refusal_metadata(self, error: CommandError) -> Sequence[tuple[str, str]]:
+        return ()
+
+    async def _call(
+        self,
+        name: str,
+        fn: Callable[..., T],
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        *extra: Any,
+    ) -> T:
+        return await run_command(
+            context,
+            self.service_name,
+            name,
+            lambda: self.runner.call(fn, request, *extra),
+            self.status_codes,
+            bad_input_is_invalid=self.bad_input_is_invalid,
+            extra_metadata=self.refusal_metadata,
+        )
+
+
+def page_token(position: int) -> str:
+    """The opaque token of the page after `position`; a versioned prefix leaves room to
+    change what it holds."""
+    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode("ascii")
+
+
+def page_position(token: str, method: str) -> int:
+    """The position `token` (from `page_token`) stands for, 0 for none; a token `method`
+    did not give is refused as "invalid"."""
+    from tillstream.service import CommandError  # here: tillstream.service imports us
+
+    if not token:
+        return 0
+    try:
+        version, _, position = (
+            base64.urlsafe_b64decode(token.encode("ascii")).decode().partition(":")
+        )
+        if version != "v1" or not position.isdigit():
+            raise ValueError(token)
+        return int(position)
+    except (ValueError, UnicodeError) as exc:
+        raise CommandError(f"page_token is not one {method} gave", "invalid") from exc

@@ -9,7 +9,6 @@ up offline (cash, and card within the offline limits), then the link is restored
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,8 +21,9 @@ from edge_agent.config import OfflineLimits
 from edge_agent.lanes import CompletedSale
 from edge_agent.simulate import Hub, SimulatedStore, SimulationOptions, open_store, running_hub
 from edge_agent.storenats import CATALOG_BUCKET, CATALOG_STREAM
-from tillstream.bus import command_subject, wait_for
+from tillstream.bus import wait_for
 from tillstream.supervisor import status_of
+from tillstream.testing import ask_ok, assert_no_tracebacks, eventually
 
 pytestmark = pytest.mark.e2e
 STORE = "s001"
@@ -43,31 +43,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
                 "offline (needed: inventory writes key=SKU, JSON product, per upsert)"
             )
         yield running
-        for name in running.platform.processes:
-            log = running.platform.log_dir / f"{name}.log"
-            if log.exists():
-                text = log.read_text(errors="replace")
-                assert "Traceback" not in text, f"{name} logged a traceback:\n{text[-4000:]}"
-
-
-async def ask(nc: Any, service: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await nc.request(
-        command_subject(service, command, STORE), json.dumps(body).encode(), timeout=10
-    )
-    answer: dict[str, Any] = json.loads(reply.data)
-    assert answer.get("ok"), answer
-    return answer
-
-
-async def eventually(check: Any, timeout: float = 120.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+        assert_no_tracebacks(running.platform)
 
 
 async def sell(store: SimulatedStore, sales: int) -> list[CompletedSale]:
@@ -123,23 +99,23 @@ async def check_every_service(hub: Hub, sales: list[CompletedSale]) -> None:
     cards = [s for s in sales if s.tender == "card"]
 
     async def analytics_adds_up() -> None:
-        rows = (await ask(nc, "analytics", "sales_totals", {"store_id": STORE}))["rows"]
+        rows = (await ask_ok(nc, "analytics", "sales_totals", {"store_id": STORE}))["rows"]
         assert sum(r["sales_count"] for r in rows) == count
         assert sum(r["total_minor"] for r in rows) == total
         assert sum(r["items_sold"] for r in rows) == quantity
 
     async def inventory_adds_up() -> None:
-        summary = await ask(nc, "inventory", "stock_summary", {"store_id": STORE})
+        summary = await ask_ok(nc, "inventory", "stock_summary", {"store_id": STORE})
         assert summary["sold_total"] == quantity
 
     async def checkout_has_each_sale_once() -> None:
         for sale in sales[::25]:
-            view = await ask(nc, "checkout", "get_sale", {"sale_id": sale.sale_id})
+            view = await ask_ok(nc, "checkout", "get_sale", {"sale_id": sale.sale_id})
             assert view["status"] == "completed" and view["total_minor"] == sale.total_minor
             assert bool(view.get("offline")) == sale.offline
 
     async def payments_add_up() -> None:
-        summary = await ask(nc, "payments", "summary", {})
+        summary = await ask_ok(nc, "payments", "summary", {})
         assert summary["captured_count"] == len(cards)
         assert summary["captured_total_minor_by_currency"] == {
             "EUR": sum(s.total_minor for s in cards)
@@ -151,7 +127,7 @@ async def check_every_service(hub: Hub, sales: list[CompletedSale]) -> None:
             if sale.customer_id:
                 expected[sale.customer_id] += sale.total_minor // 100
         for customer_id, points in expected.items():
-            loyalty = await ask(nc, "crm", "loyalty", {"customer_id": customer_id})
+            loyalty = await ask_ok(nc, "crm", "loyalty", {"customer_id": customer_id})
             assert loyalty["earned_total"] == points, customer_id
 
     for check in (
@@ -161,7 +137,7 @@ async def check_every_service(hub: Hub, sales: list[CompletedSale]) -> None:
         payments_add_up,
         loyalty_adds_up,
     ):
-        await eventually(check)
+        await eventually(check, timeout=120.0, interval=0.5)
     statuses = await status_of(nc)
     assert all(s["up"] for s in statuses.values())
     assert sum(s.get("dead_letters", 0) for s in statuses.values()) == 0

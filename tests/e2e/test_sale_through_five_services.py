@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from edge_agent.lanes import CompletionWatcher, Lane
-from tillstream.bus import command_subject, connect
+from tillstream.bus import connect
 from tillstream.cli import _wait_catalog, seed_demo_store
 from tillstream.natsserver import NatsServer, free_port
 from tillstream.supervisor import Platform, status_of
-from tillstream.testing import test_settings
+from tillstream.testing import ask_ok, assert_no_tracebacks, eventually, test_settings
 
 pytestmark = pytest.mark.e2e
 STORE = "s001"
@@ -31,38 +29,16 @@ STORE = "s001"
 
 @pytest.fixture
 async def platform(nats: NatsServer, tmp_path: Path) -> AsyncIterator[Platform]:
-    settings = test_settings(tmp_path / "data", nats_url=nats.url, partitions=2,
-                             acquirer_port=free_port())
+    settings = test_settings(
+        tmp_path / "data", nats_url=nats.url, partitions=2, acquirer_port=free_port()
+    )
     running = Platform(settings)
     try:
         await running.start(timeout=60)
         yield running
     finally:
         running.stop()
-        for name in running.processes:
-            log = running.log_dir / f"{name}.log"
-            if log.exists():
-                text = log.read_text(errors="replace")
-                assert "Traceback" not in text, f"{name} logged a traceback:\n{text[-4000:]}"
-
-
-async def ask(nc: Any, service: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await nc.request(command_subject(service, command, STORE), json.dumps(body).encode(),
-                             timeout=10)
-    answer: dict[str, Any] = json.loads(reply.data)
-    assert answer.get("ok"), answer
-    return answer
-
-
-async def eventually(check: Any, timeout: float = 60.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+        assert_no_tracebacks(running)
 
 
 async def test_hundred_sales_add_up_in_every_service(platform: Platform) -> None:
@@ -73,8 +49,10 @@ async def test_hundred_sales_add_up_in_every_service(platform: Platform) -> None
 
     watcher = CompletionWatcher(nc, STORE)
     await watcher.start()
-    lanes = [Lane(nc, STORE, f"{n:02d}", skus, customers, watcher, seed=7, decline_rate=0.1)
-             for n in range(1, 5)]
+    lanes = [
+        Lane(nc, STORE, f"{n:02d}", skus, customers, watcher, seed=7, decline_rate=0.1)
+        for n in range(1, 5)
+    ]
     stop = asyncio.Event()
     await asyncio.gather(*(lane.run(stop, sales=25) for lane in lanes))
     errors = [e for lane in lanes for e in lane.stats.errors]
@@ -86,17 +64,17 @@ async def test_hundred_sales_add_up_in_every_service(platform: Platform) -> None
     declines = sum(lane.stats.declines for lane in lanes)
 
     async def analytics_adds_up() -> None:
-        rows = (await ask(nc, "analytics", "sales_totals", {"store_id": STORE}))["rows"]
+        rows = (await ask_ok(nc, "analytics", "sales_totals", {"store_id": STORE}))["rows"]
         assert sum(r["sales_count"] for r in rows) == 100
         assert sum(r["total_minor"] for r in rows) == total
         assert sum(r["items_sold"] for r in rows) == quantity
 
     async def inventory_adds_up() -> None:
-        summary = await ask(nc, "inventory", "stock_summary", {"store_id": STORE})
+        summary = await ask_ok(nc, "inventory", "stock_summary", {"store_id": STORE})
         assert summary["sold_total"] == quantity
 
     async def payments_add_up() -> None:
-        summary = await ask(nc, "payments", "summary", {})
+        summary = await ask_ok(nc, "payments", "summary", {})
         assert summary["captured_count"] == 100
         assert summary["captured_total_minor_by_currency"] == {"EUR": total}
         assert summary["declined_count"] == declines
@@ -107,7 +85,7 @@ async def test_hundred_sales_add_up_in_every_service(platform: Platform) -> None
             if sale.customer_id:
                 expected[sale.customer_id] += sale.total_minor // 100
         for customer_id, points in expected.items():
-            loyalty = await ask(nc, "crm", "loyalty", {"customer_id": customer_id})
+            loyalty = await ask_ok(nc, "crm", "loyalty", {"customer_id": customer_id})
             assert loyalty["earned_total"] == points, customer_id
 
     for check in (analytics_adds_up, inventory_adds_up, payments_add_up, loyalty_adds_up):
@@ -116,7 +94,7 @@ async def test_hundred_sales_add_up_in_every_service(platform: Platform) -> None
     statuses = await status_of(nc)
     assert all(s["up"] for s in statuses.values())
     assert sum(s.get("dead_letters", 0) for s in statuses.values()) == 0
-    assert (await ask(nc, "payments", "pending_payments", {}))["payments"] == []
+    assert (await ask_ok(nc, "payments", "pending_payments", {}))["payments"] == []
     await watcher.stop()
     await nc.close()
 
@@ -124,7 +102,10 @@ async def test_hundred_sales_add_up_in_every_service(platform: Platform) -> None
     assert platform.acquirer is not None
     platform.acquirer.send_signal(signal.SIGTERM)
     assert platform.acquirer.wait(15) == 0
-    rows = [row for path in (platform.settings.data_dir / "acquirer").glob("settlement-*.csv")
-            for row in csv.DictReader(path.open(newline=""))]
+    rows = [
+        row
+        for path in (platform.settings.data_dir / "acquirer").glob("settlement-*.csv")
+        for row in csv.DictReader(path.open(newline=""))
+    ]
     assert len(rows) == 100 and {row["type"] for row in rows} == {"sale"}
     assert sum(int(row["amount_minor"]) for row in rows) == total

@@ -15,44 +15,41 @@ IntegrityError), so retrying the whole call is the right move.
 
 from __future__ import annotations
 
-import base64
-import logging
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import grpc
-from eventsourcing.persistence import IntegrityError
 
 from checkout.application import MAX_PAGE_SIZE, Checkout, SaleView
 from checkout.bus import CheckoutCommands, TenderRouter, sale_refusals, shift_refusals
 from checkout.domainmodel import COMPLETED, OPEN, SUSPENDED, VOIDED, ShiftReport
 from checkout.receipts import receipt_for_sale, render_escpos, render_html, render_text
-from tillstream import telemetry
 from tillstream.checkout.v1 import checkout_service_pb2 as pb
 from tillstream.checkout.v1 import checkout_service_pb2_grpc as pb_grpc
 from tillstream.commands import uuid
-from tillstream.grpcserver import DbRunner, GrpcFactory
+from tillstream.grpcserver import (
+    COMMON_STATUS_CODES,
+    ERROR_CODE_KEY,
+    CommandCalls,
+    DbRunner,
+    GrpcFactory,
+    page_position,
+    page_token,
+    run_command,
+)
 from tillstream.service import CommandError
 
-log = logging.getLogger(__name__)
-
-R = TypeVar("R")
-
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["CheckoutService"].full_name
-ERROR_CODE_KEY = "tillstream-error-code"
 DEFAULT_PAGE_SIZE = 20
 
 #: The NATS path's refusal codes as gRPC status codes.
 STATUS_CODES: dict[str, grpc.StatusCode] = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
+    **COMMON_STATUS_CODES,
     "rejected": grpc.StatusCode.FAILED_PRECONDITION,
     "no_shift": grpc.StatusCode.FAILED_PRECONDITION,
     "closed": grpc.StatusCode.FAILED_PRECONDITION,
     "unknown_sku": grpc.StatusCode.FAILED_PRECONDITION,
     "insufficient_cash": grpc.StatusCode.FAILED_PRECONDITION,
-    "conflict": grpc.StatusCode.ALREADY_EXISTS,
-    "aborted": grpc.StatusCode.ABORTED,
     "wrong_cashier": grpc.StatusCode.PERMISSION_DENIED,
     "permission_required": grpc.StatusCode.PERMISSION_DENIED,
     "bad_pin": grpc.StatusCode.UNAUTHENTICATED,
@@ -63,8 +60,12 @@ STATUS_CODES: dict[str, grpc.StatusCode] = {
     "internal": grpc.StatusCode.INTERNAL,
 }
 
-_SALE_STATUS = {OPEN: pb.SALE_STATUS_OPEN, COMPLETED: pb.SALE_STATUS_COMPLETED,
-                SUSPENDED: pb.SALE_STATUS_SUSPENDED, VOIDED: pb.SALE_STATUS_VOIDED}
+_SALE_STATUS = {
+    OPEN: pb.SALE_STATUS_OPEN,
+    COMPLETED: pb.SALE_STATUS_COMPLETED,
+    SUSPENDED: pb.SALE_STATUS_SUSPENDED,
+    VOIDED: pb.SALE_STATUS_VOIDED,
+}
 _STATUS_FILTER = {pb.SALE_STATUS_UNSPECIFIED: "", **{v: k for k, v in _SALE_STATUS.items()}}
 
 
@@ -75,51 +76,76 @@ def _money(amount_minor: int, currency: str) -> pb.Money:
 def _sale(view: SaleView) -> pb.Sale:
     cur = view.currency
     return pb.Sale(
-        sale_id=view.sale_id, store_id=view.store_id, lane_id=view.lane_id,
-        cashier_id=view.cashier_id, shift_id=view.shift_id,
+        sale_id=view.sale_id,
+        store_id=view.store_id,
+        lane_id=view.lane_id,
+        cashier_id=view.cashier_id,
+        shift_id=view.shift_id,
         status=_SALE_STATUS.get(view.status, pb.SALE_STATUS_UNSPECIFIED),
-        total=_money(view.total_minor, cur), paid=_money(view.paid_minor, cur),
-        due=_money(view.due_minor, cur), customer_id=view.customer_id,
+        total=_money(view.total_minor, cur),
+        paid=_money(view.paid_minor, cur),
+        due=_money(view.due_minor, cur),
+        customer_id=view.customer_id,
         lines=[
-            pb.SaleLine(line_no=line["line_no"], sku=line["sku"], quantity=line["quantity"],
-                        unit_price=_money(line["unit_price_minor"], cur),
-                        line_total=_money(line["line_total_minor"], cur))
+            pb.SaleLine(
+                line_no=line["line_no"],
+                sku=line["sku"],
+                quantity=line["quantity"],
+                unit_price=_money(line["unit_price_minor"], cur),
+                line_total=_money(line["line_total_minor"], cur),
+            )
             for line in view.lines
         ],
         tenders=[
-            pb.SaleTender(payment_id=t["payment_id"], kind=t["kind"],
-                          amount=_money(t["amount_minor"], cur))
+            pb.SaleTender(
+                payment_id=t["payment_id"], kind=t["kind"], amount=_money(t["amount_minor"], cur)
+            )
             for t in view.tenders
         ],
-        change=_money(view.change_minor, cur), receipt_number=view.receipt_number,
-        offline=view.offline, subtotal=_money(view.subtotal_minor, cur),
-        discount_total=_money(view.discount_minor, cur), tax_total=_money(view.tax_minor, cur),
+        change=_money(view.change_minor, cur),
+        receipt_number=view.receipt_number,
+        offline=view.offline,
+        subtotal=_money(view.subtotal_minor, cur),
+        discount_total=_money(view.discount_minor, cur),
+        tax_total=_money(view.tax_minor, cur),
     )
 
 
 def _basket(reply: dict[str, Any]) -> pb.BasketTotals:
     cur = reply["currency"]
     return pb.BasketTotals(
-        total=_money(reply["total_minor"], cur), subtotal=_money(reply["subtotal_minor"], cur),
+        total=_money(reply["total_minor"], cur),
+        subtotal=_money(reply["subtotal_minor"], cur),
         discount_total=_money(reply["discount_minor"], cur),
         tax_total=_money(reply["tax_minor"], cur),
     )
 
 
 def _tenders(tenders: list[dict[str, Any]], currency: str) -> list[pb.SaleTender]:
-    return [pb.SaleTender(payment_id=t["payment_id"], kind=t["kind"],
-                          amount=_money(t["amount_minor"], currency)) for t in tenders]
+    return [
+        pb.SaleTender(
+            payment_id=t["payment_id"], kind=t["kind"], amount=_money(t["amount_minor"], currency)
+        )
+        for t in tenders
+    ]
 
 
 def _report(report: ShiftReport) -> pb.ShiftReport:
     cur = report.currency
     message = pb.ShiftReport(
-        kind=report.kind, shift_id=report.shift_id, store_id=report.store_id,
-        lane_id=report.lane_id, cashier_id=report.cashier_id, status=report.status,
-        float=_money(report.float_minor, cur), cash_sales=_money(report.cash_sales_minor, cur),
+        kind=report.kind,
+        shift_id=report.shift_id,
+        store_id=report.store_id,
+        lane_id=report.lane_id,
+        cashier_id=report.cashier_id,
+        status=report.status,
+        float=_money(report.float_minor, cur),
+        cash_sales=_money(report.cash_sales_minor, cur),
         cash_refunds=_money(report.cash_refunds_minor, cur),
-        paid_in=_money(report.paid_in_minor, cur), paid_out=_money(report.paid_out_minor, cur),
-        no_sales=report.no_sales, expected=_money(report.expected_minor, cur),
+        paid_in=_money(report.paid_in_minor, cur),
+        paid_out=_money(report.paid_out_minor, cur),
+        no_sales=report.no_sales,
+        expected=_money(report.expected_minor, cur),
     )
     if report.counted_minor is not None:
         message.counted_total.CopyFrom(_money(report.counted_minor, cur))
@@ -131,37 +157,18 @@ def _report(report: ShiftReport) -> pb.ShiftReport:
     return message
 
 
-class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
+class CheckoutServicer(CommandCalls, pb_grpc.CheckoutServiceServicer):
     """CheckoutService over a Checkout application; calls run through `runner`."""
 
-    def __init__(
-        self, app: Checkout, runner: DbRunner, router: TenderRouter | None = None
-    ) -> None:
+    service_name = SERVICE_NAME
+    status_codes = STATUS_CODES
+
+    def __init__(self, app: Checkout, runner: DbRunner, router: TenderRouter | None = None) -> None:
         self.app = app
         self.commands = CheckoutCommands(app)
         self.runner = runner
         #: forwards card, wallet, gift card and loyalty tenders (None: cash only)
         self.router = router
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    async def _call(
-        self, name: str, fn: Callable[[Any], R], request: Any, context: grpc.aio.ServicerContext
-    ) -> R:
-        headers = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
-        try:
-            with telemetry.span_from(headers, f"grpc {SERVICE_NAME}/{name}"):
-                return await self.runner.call(fn, request)
-        except CommandError as exc:
-            await _abort(context, exc.code, str(exc))
-        except IntegrityError as exc:
-            await _abort(context, "aborted", f"a concurrent change won, retry: {exc}")
-        except (ValueError, KeyError, TypeError) as exc:
-            await _abort(context, "invalid", repr(exc))
-        except Exception:
-            log.exception("gRPC %s failed", name)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     # -- sales ------------------------------------------------------------------------------
 
@@ -171,13 +178,19 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return await self._call("OpenSale", self._open_sale, request, context)
 
     def _open_sale(self, req: pb.OpenSaleRequest) -> pb.OpenSaleResponse:
-        reply = self.commands.open_sale({
-            "sale_id": req.sale_id, "store_id": req.store_id, "lane_id": req.lane_id,
-            "cashier_id": req.cashier_id, "currency": req.currency,
-        })
-        return pb.OpenSaleResponse(sale_id=reply["sale_id"],
-                                   status=_SALE_STATUS.get(reply["status"],
-                                                          pb.SALE_STATUS_UNSPECIFIED))
+        reply = self.commands.open_sale(
+            {
+                "sale_id": req.sale_id,
+                "store_id": req.store_id,
+                "lane_id": req.lane_id,
+                "cashier_id": req.cashier_id,
+                "currency": req.currency,
+            }
+        )
+        return pb.OpenSaleResponse(
+            sale_id=reply["sale_id"],
+            status=_SALE_STATUS.get(reply["status"], pb.SALE_STATUS_UNSPECIFIED),
+        )
 
     async def AddLine(
         self, request: pb.AddLineRequest, context: grpc.aio.ServicerContext
@@ -185,10 +198,14 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return await self._call("AddLine", self._add_line, request, context)
 
     def _add_line(self, req: pb.AddLineRequest) -> pb.AddLineResponse:
-        reply = self.commands.add_line({
-            "sale_id": req.sale_id, "line_no": req.line_no, "sku": req.sku,
-            "quantity": req.quantity,
-        })
+        reply = self.commands.add_line(
+            {
+                "sale_id": req.sale_id,
+                "line_no": req.line_no,
+                "sku": req.sku,
+                "quantity": req.quantity,
+            }
+        )
         cur = reply["currency"]
         return pb.AddLineResponse(
             unit_price=_money(reply["unit_price_minor"], cur),
@@ -202,8 +219,11 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return await self._call("UpdateLine", self._update_line, request, context)
 
     def _update_line(self, req: pb.UpdateLineRequest) -> pb.BasketTotals:
-        return _basket(self.commands.change_quantity(
-            {"sale_id": req.sale_id, "line_no": req.line_no, "quantity": req.quantity}))
+        return _basket(
+            self.commands.change_quantity(
+                {"sale_id": req.sale_id, "line_no": req.line_no, "quantity": req.quantity}
+            )
+        )
 
     async def RemoveLine(
         self, request: pb.RemoveLineRequest, context: grpc.aio.ServicerContext
@@ -211,8 +231,11 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return await self._call("RemoveLine", self._remove_line, request, context)
 
     def _remove_line(self, req: pb.RemoveLineRequest) -> pb.BasketTotals:
-        return _basket(self.commands.remove_line(
-            {"sale_id": req.sale_id, "line_no": req.line_no, "reason": req.reason}))
+        return _basket(
+            self.commands.remove_line(
+                {"sale_id": req.sale_id, "line_no": req.line_no, "reason": req.reason}
+            )
+        )
 
     async def ApplyDiscount(
         self, request: pb.ApplyDiscountRequest, context: grpc.aio.ServicerContext
@@ -220,8 +243,13 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return await self._call("ApplyDiscount", self._apply_discount, request, context)
 
     def _apply_discount(self, req: pb.ApplyDiscountRequest) -> pb.BasketTotals:
-        body: dict[str, Any] = {"sale_id": req.sale_id, "kind": req.kind, "value": req.value,
-                                "reason": req.reason, "supervisor_id": req.supervisor_id}
+        body: dict[str, Any] = {
+            "sale_id": req.sale_id,
+            "kind": req.kind,
+            "value": req.value,
+            "reason": req.reason,
+            "supervisor_id": req.supervisor_id,
+        }
         if req.line_no:
             body["line_no"] = req.line_no
         else:
@@ -231,20 +259,9 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
     async def Tender(
         self, request: pb.TenderRequest, context: grpc.aio.ServicerContext
     ) -> pb.TenderResponse:
-        headers = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
-        try:
-            with telemetry.span_from(headers, f"grpc {SERVICE_NAME}/Tender"):
-                return await self._tender(request)
-        except CommandError as exc:
-            await _abort(context, exc.code, str(exc))
-        except IntegrityError as exc:
-            await _abort(context, "aborted", f"a concurrent change won, retry: {exc}")
-        except (ValueError, KeyError, TypeError) as exc:
-            await _abort(context, "invalid", repr(exc))
-        except Exception:
-            log.exception("gRPC Tender failed")
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
+        return await run_command(
+            context, SERVICE_NAME, "Tender", lambda: self._tender(request), STATUS_CODES
+        )
 
     async def _tender(self, request: pb.TenderRequest) -> pb.TenderResponse:
         """Cash on the database thread; the other kinds through the router, which awaits
@@ -253,10 +270,12 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
             raise CommandError("amount with its currency is required", "invalid")
         currency = await self.runner.call(self._currency_of, request.sale_id)
         if request.amount.currency != currency:
-            raise CommandError(f"amount is in {request.amount.currency}, the sale in "
-                               f"{currency}", "invalid")
+            raise CommandError(
+                f"amount is in {request.amount.currency}, the sale in {currency}", "invalid"
+            )
         body: dict[str, Any] = {
-            "sale_id": request.sale_id, "kind": request.kind,
+            "sale_id": request.sale_id,
+            "kind": request.kind,
             "amount_minor": request.amount.amount_minor,
             "idempotency_key": request.idempotency_key,
         }
@@ -271,14 +290,17 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         elif self.router is not None:
             reply = await self.router.tender(body, self.runner)
         else:
-            raise CommandError(f"{request.kind} tenders are not routed by this server",
-                               "unavailable")
+            raise CommandError(
+                f"{request.kind} tenders are not routed by this server", "unavailable"
+            )
         return pb.TenderResponse(
-            sale_id=request.sale_id, payment_id=reply["payment_id"], status=reply["status"],
-            response_code=reply.get("response_code", ""), reason=reply.get("reason", ""),
+            sale_id=request.sale_id,
+            payment_id=reply["payment_id"],
+            status=reply["status"],
+            response_code=reply.get("response_code", ""),
+            reason=reply.get("reason", ""),
             change=_money(reply.get("change_minor", 0), currency),
-            sale_status=_SALE_STATUS.get(reply.get("sale_status", ""),
-                                         pb.SALE_STATUS_UNSPECIFIED),
+            sale_status=_SALE_STATUS.get(reply.get("sale_status", ""), pb.SALE_STATUS_UNSPECIFIED),
             due=_money(reply.get("due_minor", 0), currency),
         )
 
@@ -292,13 +314,20 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return await self._call("Void", self._void, request, context)
 
     def _void(self, req: pb.VoidRequest) -> pb.VoidResponse:
-        reply = self.commands.void({"sale_id": req.sale_id, "reason": req.reason,
-                                    "supervisor_id": req.supervisor_id,
-                                    "supervisor_pin": req.supervisor_pin})
+        reply = self.commands.void(
+            {
+                "sale_id": req.sale_id,
+                "reason": req.reason,
+                "supervisor_id": req.supervisor_id,
+                "supervisor_pin": req.supervisor_pin,
+            }
+        )
         currency = self.app.get_sale(uuid(reply, "sale_id")).currency
-        return pb.VoidResponse(sale_id=reply["sale_id"],
-                               tenders=_tenders(reply["tenders"], currency),
-                               cash_back=_money(reply["cash_back_minor"], currency))
+        return pb.VoidResponse(
+            sale_id=reply["sale_id"],
+            tenders=_tenders(reply["tenders"], currency),
+            cash_back=_money(reply["cash_back_minor"], currency),
+        )
 
     async def Suspend(
         self, request: pb.SuspendRequest, context: grpc.aio.ServicerContext
@@ -309,14 +338,18 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         reply = self.commands.suspend({"sale_id": req.sale_id})
         return _sale(self.app.get_sale(uuid(reply, "sale_id")))
 
-    async def Resume(
-        self, request: pb.ResumeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Sale:
+    async def Resume(self, request: pb.ResumeRequest, context: grpc.aio.ServicerContext) -> pb.Sale:
         return await self._call("Resume", self._resume, request, context)
 
     def _resume(self, req: pb.ResumeRequest) -> pb.Sale:
-        reply = self.commands.resume({"sale_id": req.sale_id, "store_id": req.store_id,
-                                      "lane_id": req.lane_id, "cashier_id": req.cashier_id})
+        reply = self.commands.resume(
+            {
+                "sale_id": req.sale_id,
+                "store_id": req.store_id,
+                "lane_id": req.lane_id,
+                "cashier_id": req.cashier_id,
+            }
+        )
         return _sale(self.app.get_sale(uuid(reply, "sale_id")))
 
     async def Return(
@@ -325,22 +358,43 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return await self._call("Return", self._return, request, context)
 
     def _return(self, req: pb.ReturnRequest) -> pb.ReturnResponse:
-        reply = self.commands.return_goods({
-            "return_id": req.return_id, "store_id": req.store_id, "lane_id": req.lane_id,
-            "cashier_id": req.cashier_id, "original": req.original,
-            "lines": [{"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity,
-                       "restock": ln.restock} for ln in req.lines],
-            "permission": req.no_receipt_permission, "supervisor_id": req.supervisor_id,
-            "supervisor_pin": req.supervisor_pin, "exchange_sale_id": req.exchange_sale_id,
-        })
+        reply = self.commands.return_goods(
+            {
+                "return_id": req.return_id,
+                "store_id": req.store_id,
+                "lane_id": req.lane_id,
+                "cashier_id": req.cashier_id,
+                "original": req.original,
+                "lines": [
+                    {
+                        "line_no": ln.line_no,
+                        "sku": ln.sku,
+                        "quantity": ln.quantity,
+                        "restock": ln.restock,
+                    }
+                    for ln in req.lines
+                ],
+                "permission": req.no_receipt_permission,
+                "supervisor_id": req.supervisor_id,
+                "supervisor_pin": req.supervisor_pin,
+                "exchange_sale_id": req.exchange_sale_id,
+            }
+        )
         cur = reply["currency"]
         return pb.ReturnResponse(
             return_id=reply["return_id"],
-            lines=[pb.ReturnLine(line_no=ln["line_no"], sku=ln["sku"],
-                                 quantity=ln["quantity"], restock=ln["restock"],
-                                 amount=_money(ln["amount_minor"], cur))
-                   for ln in reply["lines"]],
-            refunds=_tenders(reply["refunds"], cur), total=_money(reply["total_minor"], cur),
+            lines=[
+                pb.ReturnLine(
+                    line_no=ln["line_no"],
+                    sku=ln["sku"],
+                    quantity=ln["quantity"],
+                    restock=ln["restock"],
+                    amount=_money(ln["amount_minor"], cur),
+                )
+                for ln in reply["lines"]
+            ],
+            refunds=_tenders(reply["refunds"], cur),
+            total=_money(reply["total_minor"], cur),
             cash_back=_money(reply["cash_back_minor"], cur),
             receipt_number=reply["receipt_number"],
             original_sale_id=reply["original_sale_id"],
@@ -355,8 +409,7 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         reply = self.commands.attach_customer(
             {"sale_id": req.sale_id, "customer_id": req.customer_id}
         )
-        return pb.AttachCustomerResponse(sale_id=reply["sale_id"],
-                                         customer_id=reply["customer_id"])
+        return pb.AttachCustomerResponse(sale_id=reply["sale_id"], customer_id=reply["customer_id"])
 
     async def GetSale(
         self, request: pb.GetSaleRequest, context: grpc.aio.ServicerContext
@@ -380,12 +433,17 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         size = min(req.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         if req.status not in _STATUS_FILTER:
             raise CommandError(f"unknown status {req.status}", "invalid")
-        after = _page_position(req.page_token)
-        page = self.app.list_sales(store_id=req.store_id, lane_id=req.lane_id,
-                                   status=_STATUS_FILTER[req.status], after=after, limit=size)
+        after = page_position(req.page_token, "ListSales")
+        page = self.app.list_sales(
+            store_id=req.store_id,
+            lane_id=req.lane_id,
+            status=_STATUS_FILTER[req.status],
+            after=after,
+            limit=size,
+        )
         return pb.ListSalesResponse(
             sales=[_sale(view) for view in page.sales],
-            next_page_token=_page_token(page.next_position) if page.next_position else "",
+            next_page_token=page_token(page.next_position) if page.next_position else "",
         )
 
     # -- shifts -----------------------------------------------------------------------------
@@ -397,13 +455,21 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
 
     def _open_shift(self, req: pb.OpenShiftRequest) -> pb.OpenShiftResponse:
         if not req.HasField("float"):
-            raise CommandError("float is required: the drawer's opening cash (may be zero) "
-                               "in the shift's currency", "invalid")
-        reply = self.commands.open_shift({
-            "store_id": req.store_id, "lane_id": req.lane_id, "cashier_id": req.cashier_id,
-            "pin": req.pin, "float_minor": req.float.amount_minor,
-            "currency": req.float.currency,
-        })
+            raise CommandError(
+                "float is required: the drawer's opening cash (may be zero) "
+                "in the shift's currency",
+                "invalid",
+            )
+        reply = self.commands.open_shift(
+            {
+                "store_id": req.store_id,
+                "lane_id": req.lane_id,
+                "cashier_id": req.cashier_id,
+                "pin": req.pin,
+                "float_minor": req.float.amount_minor,
+                "currency": req.float.currency,
+            }
+        )
         return pb.OpenShiftResponse(shift_id=reply["shift_id"])
 
     async def PayIn(
@@ -431,12 +497,21 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         if not req.HasField("amount"):
             raise CommandError("amount is required", "invalid")
         if req.amount.currency != currency:
-            raise CommandError(f"amount is in {req.amount.currency or 'no currency'}, "
-                               f"shift {shift_id} in {currency}", "invalid")
-        reply = command({"shift_id": req.shift_id, "amount_minor": req.amount.amount_minor,
-                         "reason": req.reason})
-        return pb.CashMovementResponse(shift_id=reply["shift_id"],
-                                       expected=_money(reply["expected_minor"], currency))
+            raise CommandError(
+                f"amount is in {req.amount.currency or 'no currency'}, "
+                f"shift {shift_id} in {currency}",
+                "invalid",
+            )
+        reply = command(
+            {
+                "shift_id": req.shift_id,
+                "amount_minor": req.amount.amount_minor,
+                "reason": req.reason,
+            }
+        )
+        return pb.CashMovementResponse(
+            shift_id=reply["shift_id"], expected=_money(reply["expected_minor"], currency)
+        )
 
     async def CloseShift(
         self, request: pb.CloseShiftRequest, context: grpc.aio.ServicerContext
@@ -447,8 +522,9 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         shift_id = uuid({"shift_id": req.shift_id}, "shift_id")
         counted: dict[int, int] = {}
         for entry in req.counted:  # a denomination listed twice counts the sum, as on NATS
-            counted[entry.denomination_minor] = counted.get(entry.denomination_minor, 0) \
-                + entry.count
+            counted[entry.denomination_minor] = (
+                counted.get(entry.denomination_minor, 0) + entry.count
+            )
         with shift_refusals:
             return _report(self.app.close_shift(shift_id, counted))
 
@@ -468,8 +544,9 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         with sale_refusals:
             # As on NATS: the sale's own receipt number unless a sequence is given; the header
             # is the store id alone until checkout has a store directory.
-            receipt = receipt_for_sale(self.app, sale_id, sequence=req.sequence or None,
-                                       copy=req.copy)
+            receipt = receipt_for_sale(
+                self.app, sale_id, sequence=req.sequence or None, copy=req.copy
+            )
         message = pb.Receipt(receipt_number=receipt.receipt_number)
         if req.format == pb.RECEIPT_FORMAT_HTML:
             message.html = render_html(receipt)
@@ -480,40 +557,15 @@ class CheckoutServicer(pb_grpc.CheckoutServiceServicer):
         return message
 
 
-async def _abort(context: grpc.aio.ServicerContext, code: str, message: str) -> NoReturn:
-    status = STATUS_CODES.get(code, grpc.StatusCode.FAILED_PRECONDITION)
-    await context.abort(status, message, trailing_metadata=((ERROR_CODE_KEY, code),))
-    raise AssertionError("unreachable")  # pragma: no cover - abort raises
-
-
-def _page_token(position: int) -> str:
-    # Opaque to callers; a versioned prefix leaves room to change what it holds.
-    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode("ascii")
-
-
-def _page_position(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        version, _, position = base64.urlsafe_b64decode(token.encode("ascii")).decode() \
-            .partition(":")
-        if version != "v1" or not position.isdigit():
-            raise ValueError(token)
-        return int(position)
-    except (ValueError, UnicodeError) as exc:
-        raise CommandError("page_token is not one ListSales gave", "invalid") from exc
-
-
 def grpc_api(app: Checkout, router: TenderRouter | None = None) -> GrpcFactory:
     """The `ServiceDefinition.grpc` factory: CheckoutService over `app`; `router` forwards
     the tenders that payments or crm take."""
 
     def register(server: grpc.aio.Server, runner: DbRunner) -> Sequence[str]:
-        pb_grpc.add_CheckoutServiceServicer_to_server(CheckoutServicer(app, runner, router),
-                                                      server)
+        pb_grpc.add_CheckoutServiceServicer_to_server(CheckoutServicer(app, runner, router), server)
         return [SERVICE_NAME]
 
     return register
 
 
-__all__ = ["SERVICE_NAME", "STATUS_CODES", "CheckoutServicer", "grpc_api"]
+__all__ = ["ERROR_CODE_KEY", "SERVICE_NAME", "STATUS_CODES", "CheckoutServicer", "grpc_api"]

@@ -11,26 +11,26 @@ Scopes: the partner gateway puts the caller's scopes in the metadata key `tillst
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
-from eventsourcing.persistence import IntegrityError
 
 from crm.application import Customers
 from crm.bus import command_handlers
-from tillstream import telemetry
 from tillstream.crm.v1 import crm_service_pb2 as pb
 from tillstream.crm.v1 import crm_service_pb2_grpc as pb_grpc
-from tillstream.grpcserver import DbRunner, GrpcFactory
+from tillstream.grpcserver import (
+    COMMON_STATUS_CODES,
+    ERROR_CODE_KEY,
+    CommandCalls,
+    DbRunner,
+    GrpcFactory,
+)
 from tillstream.service import CommandError, CommandHandler
 
-log = logging.getLogger(__name__)
-
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["CustomerService"].full_name
-ERROR_CODE_KEY = "tillstream-error-code"
 #: Metadata key of the caller's scopes, space separated.
 SCOPES_KEY = "tillstream-scopes"
 #: The scope that lets a caller read a customer's personal data.
@@ -38,13 +38,10 @@ PII_SCOPE = "customers.pii"
 
 #: The NATS path's refusal codes as gRPC status codes.
 STATUS_CODES: dict[str, grpc.StatusCode] = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-    "conflict": grpc.StatusCode.ALREADY_EXISTS,
+    **COMMON_STATUS_CODES,
     "erased": grpc.StatusCode.FAILED_PRECONDITION,
     "insufficient_points": grpc.StatusCode.FAILED_PRECONDITION,
     "forbidden": grpc.StatusCode.PERMISSION_DENIED,
-    "aborted": grpc.StatusCode.ABORTED,
     "internal": grpc.StatusCode.INTERNAL,
 }
 
@@ -56,12 +53,6 @@ def scopes_of(metadata: Sequence[tuple[str, Any]] | None) -> frozenset[str]:
         if str(key).lower() == SCOPES_KEY:
             scopes.update(str(value).split())
     return frozenset(scopes)
-
-
-async def _abort(context: grpc.aio.ServicerContext, code: str, message: str) -> NoReturn:
-    status = STATUS_CODES.get(code, grpc.StatusCode.FAILED_PRECONDITION)
-    await context.abort(status, message, trailing_metadata=((ERROR_CODE_KEY, code),))
-    raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
 
 def _customer(body: dict[str, Any]) -> pb.Customer:
@@ -110,35 +101,15 @@ def _history(body: dict[str, Any]) -> pb.History:
     )
 
 
-class CustomerServicer(pb_grpc.CustomerServiceServicer):
+class CustomerServicer(CommandCalls, pb_grpc.CustomerServiceServicer):
     """CustomerService over the NATS command handlers of a Customers application."""
+
+    service_name = SERVICE_NAME
+    status_codes = STATUS_CODES
 
     def __init__(self, app: Customers, runner: DbRunner) -> None:
         self.commands: dict[str, CommandHandler] = command_handlers(app)
         self.runner = runner
-
-    async def _call(
-        self,
-        name: str,
-        fn: Callable[..., Any],
-        request: Any,
-        context: grpc.aio.ServicerContext,
-        *extra: Any,
-    ) -> Any:
-        headers = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
-        try:
-            with telemetry.span_from(headers, f"grpc {SERVICE_NAME}/{name}"):
-                return await self.runner.call(fn, request, *extra)
-        except CommandError as exc:
-            await _abort(context, exc.code, str(exc))
-        except IntegrityError as exc:
-            await _abort(context, "aborted", f"a concurrent change won, retry: {exc}")
-        except (ValueError, KeyError, TypeError) as exc:
-            await _abort(context, "invalid", repr(exc))
-        except Exception:
-            log.exception("gRPC %s failed", name)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     def _do(self, command: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.commands[command](body)

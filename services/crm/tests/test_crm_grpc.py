@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import grpc
@@ -16,7 +15,7 @@ import nats as nats_py
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from crm.api import ERROR_CODE_KEY, SCOPES_KEY, SERVICE_NAME, grpc_api, scopes_of
+from crm.api import SCOPES_KEY, SERVICE_NAME, grpc_api, scopes_of
 from crm.application import Customers
 from crm.bus import on_sale_completed
 from crm.main import build, build_application
@@ -25,10 +24,15 @@ from tillstream.consumer import Delivery, EventSourcedSink
 from tillstream.crm.v1 import crm_service_pb2 as pb
 from tillstream.crm.v1 import crm_service_pb2_grpc as pb_grpc
 from tillstream.events.v1 import checkout_pb2, common_pb2
-from tillstream.grpcserver import DbRunner, GrpcServer
+from tillstream.grpcserver import DbRunner
 from tillstream.natsserver import NatsServer, free_port
-from tillstream.service import ServiceHost
-from tillstream.testing import ask_service, test_settings
+from tillstream.testing import (
+    ask_service,
+    grpc_test_server,
+    refused,
+    running_host,
+    test_settings,
+)
 
 Code = grpc.StatusCode
 PII = ((SCOPES_KEY, "customers.read customers.pii"),)
@@ -53,24 +57,11 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 async def api(tmp_path: Path, executor: ThreadPoolExecutor) -> AsyncIterator[Api]:
     app = build_application(test_settings(tmp_path))
     runner = DbRunner(executor, app)
-    server = GrpcServer("crm", grpc_api(app), runner, host="127.0.0.1", port=0, grace=1.0)
-    port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield Api(app, runner, pb_grpc.CustomerServiceStub(channel))
+        async with grpc_test_server("crm", grpc_api(app), runner) as served:
+            yield Api(app, runner, pb_grpc.CustomerServiceStub(served.channel))
     finally:
-        await channel.close()
-        await server.stop()
         app.close()
-
-
-async def refused(call: Any, request: Any, **kwargs: Any) -> tuple[grpc.StatusCode, str, str]:
-    """The status, message and tillstream-error-code of a refused call."""
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call(request, **kwargs)
-    error = info.value
-    trailing = dict(error.trailing_metadata() or ())
-    return error.code(), error.details() or "", str(trailing.get(ERROR_CODE_KEY, ""))
 
 
 async def register(stub: pb_grpc.CustomerServiceStub, card: str = "LC0001") -> str:
@@ -334,31 +325,27 @@ async def test_service_host_serves_grpc_beside_nats(nats: NatsServer, tmp_path: 
     settings = test_settings(
         tmp_path / "data", grpc_enabled=True, grpc_ports={"crm": port}, grpc_host="127.0.0.1"
     )
-    host = ServiceHost(build(settings), settings, nats.url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(host.run(stop))
-    nc = await nats_py.connect(nats.url)
-    try:
-        reply = await ask_service(
-            nc,
-            "crm",
-            "register_customer",
-            {"loyalty_card": "LC0001", "name": "Ana", "store_id": "s001"},
-        )
-        assert reply["ok"]
-        assert host.nc is not None
-        host.nc.options["drain_timeout"] = 1  # see test_crm_main
-        assert host.grpc is not None and host.grpc.port == port
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
-            assert status.status == health_pb2.HealthCheckResponse.SERVING
-            customer = await pb_grpc.CustomerServiceStub(channel).GetCustomer(
-                pb.GetCustomerRequest(customer_id=reply["customer_id"], include_pii=True),
-                metadata=PII,
+    async with running_host(build(settings), settings, nats.url) as running:
+        nc = await nats_py.connect(nats.url)
+        try:
+            reply = await ask_service(
+                nc,
+                "crm",
+                "register_customer",
+                {"loyalty_card": "LC0001", "name": "Ana", "store_id": "s001"},
             )
-            assert customer.name == "Ana"
-    finally:
-        await nc.close()
-        stop.set()
-        await asyncio.wait_for(task, 30)
+            assert reply["ok"]
+            assert running.host.nc is not None
+            running.host.nc.options["drain_timeout"] = 1  # see test_crm_main
+            assert running.host.grpc is not None and running.host.grpc.port == port
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                health = health_pb2_grpc.HealthStub(channel)
+                status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+                assert status.status == health_pb2.HealthCheckResponse.SERVING
+                customer = await pb_grpc.CustomerServiceStub(channel).GetCustomer(
+                    pb.GetCustomerRequest(customer_id=reply["customer_id"], include_pii=True),
+                    metadata=PII,
+                )
+                assert customer.name == "Ana"
+        finally:
+            await nc.close()

@@ -7,34 +7,31 @@ service's one database thread (the application is not thread-safe).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
-from eventsourcing.persistence import IntegrityError
 
 from inventory.application import Inventory
 from inventory.bus import command_handlers
-from tillstream import telemetry
-from tillstream.grpcserver import DbRunner, GrpcFactory
+from tillstream.grpcserver import (
+    COMMON_STATUS_CODES,
+    ERROR_CODE_KEY,
+    CommandCalls,
+    DbRunner,
+    GrpcFactory,
+)
 from tillstream.inventory.v1 import inventory_service_pb2 as pb
 from tillstream.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from tillstream.service import CommandError, CommandHandler
 
-log = logging.getLogger(__name__)
-
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
-ERROR_CODE_KEY = "tillstream-error-code"
 
 #: The NATS path's refusal codes as gRPC status codes.
 STATUS_CODES: dict[str, grpc.StatusCode] = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
+    **COMMON_STATUS_CODES,
     "discontinued": grpc.StatusCode.FAILED_PRECONDITION,
     "wrong_state": grpc.StatusCode.FAILED_PRECONDITION,
-    "conflict": grpc.StatusCode.ALREADY_EXISTS,
-    "aborted": grpc.StatusCode.ABORTED,
     "internal": grpc.StatusCode.INTERNAL,
 }
 
@@ -88,40 +85,15 @@ def _line_bodies(lines: Sequence[pb.TransferLine]) -> list[dict[str, Any]]:
     return [{"sku": line.sku, "quantity": line.quantity} for line in lines]
 
 
-async def _abort(context: grpc.aio.ServicerContext, code: str, message: str) -> NoReturn:
-    status = STATUS_CODES.get(code, grpc.StatusCode.FAILED_PRECONDITION)
-    await context.abort(status, message, trailing_metadata=((ERROR_CODE_KEY, code),))
-    raise AssertionError("unreachable")  # pragma: no cover - abort raises
-
-
-class InventoryServicer(pb_grpc.InventoryServiceServicer):
+class InventoryServicer(CommandCalls, pb_grpc.InventoryServiceServicer):
     """InventoryService over the NATS command handlers of an Inventory application."""
+
+    service_name = SERVICE_NAME
+    status_codes = STATUS_CODES
 
     def __init__(self, app: Inventory, runner: DbRunner) -> None:
         self.commands: dict[str, CommandHandler] = command_handlers(app)
         self.runner = runner
-
-    async def _call(
-        self,
-        name: str,
-        fn: Callable[[Any], Any],
-        request: Any,
-        context: grpc.aio.ServicerContext,
-    ) -> Any:
-        headers = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
-        try:
-            with telemetry.span_from(headers, f"grpc {SERVICE_NAME}/{name}"):
-                return await self.runner.call(fn, request)
-        except CommandError as exc:
-            await _abort(context, exc.code, str(exc))
-        except IntegrityError as exc:
-            await _abort(context, "aborted", f"a concurrent change won, retry: {exc}")
-        except (ValueError, KeyError, TypeError) as exc:
-            await _abort(context, "invalid", repr(exc))
-        except Exception:
-            log.exception("gRPC %s failed", name)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     def _do(self, command: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.commands[command](body)

@@ -8,22 +8,26 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 import nats as nats_py
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from inventory.api import ERROR_CODE_KEY, SERVICE_NAME, grpc_api
+from inventory.api import SERVICE_NAME, grpc_api
 from inventory.application import Inventory
 from inventory.main import build, build_application
-from tillstream.grpcserver import DbRunner, GrpcServer
+from tillstream.grpcserver import DbRunner
 from tillstream.inventory.v1 import inventory_service_pb2 as pb
 from tillstream.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from tillstream.natsserver import NatsServer, free_port
-from tillstream.service import ServiceHost
-from tillstream.testing import ask_service, test_settings
+from tillstream.testing import (
+    ask_service,
+    grpc_test_server,
+    refused,
+    running_host,
+    test_settings,
+)
 
 Code = grpc.StatusCode
 EAN = "4006381333931"
@@ -45,25 +49,11 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 @pytest.fixture
 async def api(tmp_path: Path, executor: ThreadPoolExecutor) -> AsyncIterator[Api]:
     app = build_application(test_settings(tmp_path))
-    runner = DbRunner(executor, app)
-    server = GrpcServer("inventory", grpc_api(app), runner, host="127.0.0.1", port=0, grace=1.0)
-    port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield Api(app, pb_grpc.InventoryServiceStub(channel))
+        async with grpc_test_server("inventory", grpc_api(app), DbRunner(executor, app)) as served:
+            yield Api(app, pb_grpc.InventoryServiceStub(served.channel))
     finally:
-        await channel.close()
-        await server.stop()
         app.close()
-
-
-async def refused(call: Any, request: Any) -> tuple[grpc.StatusCode, str, str]:
-    """The status, message and tillstream-error-code of a refused call."""
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call(request)
-    error = info.value
-    trailing = dict(error.trailing_metadata() or ())
-    return error.code(), error.details() or "", str(trailing.get(ERROR_CODE_KEY, ""))
 
 
 def eur(amount: int) -> pb.Money:
@@ -320,30 +310,26 @@ async def test_service_host_serves_grpc_beside_nats(nats: NatsServer, tmp_path: 
         grpc_host="127.0.0.1",
         nats_url=nats.url,
     )
-    host = ServiceHost(build(settings), settings, nats.url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(host.run(stop))
-    nc = await nats_py.connect(nats.url)
-    try:
-        reply = await ask_service(
-            nc,
-            "inventory",
-            "upsert_product",
-            {"sku": "APL", "name": "Apple", "price_minor": 45, "currency": "EUR"},
-        )
-        assert reply["ok"]
-        assert host.nc is not None
-        host.nc.options["drain_timeout"] = 1  # see test_inventory_main
-        assert host.grpc is not None and host.grpc.port == port
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
-            assert status.status == health_pb2.HealthCheckResponse.SERVING
-            product = await pb_grpc.InventoryServiceStub(channel).GetProduct(
-                pb.GetProductRequest(sku="APL")
+    async with running_host(build(settings), settings, nats.url) as running:
+        nc = await nats_py.connect(nats.url)
+        try:
+            reply = await ask_service(
+                nc,
+                "inventory",
+                "upsert_product",
+                {"sku": "APL", "name": "Apple", "price_minor": 45, "currency": "EUR"},
             )
-            assert product.price.amount_minor == 45
-    finally:
-        await nc.close()
-        stop.set()
-        await asyncio.wait_for(task, 30)
+            assert reply["ok"]
+            assert running.host.nc is not None
+            running.host.nc.options["drain_timeout"] = 1  # see test_inventory_main
+            assert running.host.grpc is not None and running.host.grpc.port == port
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                health = health_pb2_grpc.HealthStub(channel)
+                status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+                assert status.status == health_pb2.HealthCheckResponse.SERVING
+                product = await pb_grpc.InventoryServiceStub(channel).GetProduct(
+                    pb.GetProductRequest(sku="APL")
+                )
+                assert product.price.amount_minor == 45
+        finally:
+            await nc.close()

@@ -15,16 +15,13 @@ trailing metadata so the client can look it up; a retry with the same key answer
 
 from __future__ import annotations
 
-import base64
-import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 from uuid import UUID
 
 import grpc
-from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -32,19 +29,21 @@ from payments.application import PaymentNotFoundError, Payments
 from payments.bus import PaymentsCommands
 from payments.domainmodel import PREAUTH, SALE, UNREFERENCED_REFUND
 from payments.domainmodel import Payment as PaymentAggregate
-from tillstream import telemetry
 from tillstream.commands import uuid
-from tillstream.grpcserver import DbRunner, GrpcFactory
+from tillstream.grpcserver import (
+    COMMON_STATUS_CODES,
+    ERROR_CODE_KEY,
+    CommandCalls,
+    DbRunner,
+    GrpcFactory,
+    page_position,
+    page_token,
+)
 from tillstream.payments.v1 import payments_service_pb2 as pb
 from tillstream.payments.v1 import payments_service_pb2_grpc as pb_grpc
 from tillstream.service import CommandError
 
-log = logging.getLogger(__name__)
-
-R = TypeVar("R")
-
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["PaymentsService"].full_name
-ERROR_CODE_KEY = "tillstream-error-code"
 PAYMENT_ID_KEY = "tillstream-payment-id"
 PAYMENT_STATUS_KEY = "tillstream-payment-status"
 DEFAULT_PAGE_SIZE = 20
@@ -56,13 +55,10 @@ UNAVAILABLE_CODE = "91"
 
 #: The NATS path's refusal codes (and this adapter's own) as gRPC status codes.
 STATUS_CODES: dict[str, grpc.StatusCode] = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
+    **COMMON_STATUS_CODES,
     "rejected": grpc.StatusCode.FAILED_PRECONDITION,
     "insufficient_funds": grpc.StatusCode.FAILED_PRECONDITION,
-    "conflict": grpc.StatusCode.ALREADY_EXISTS,
     "in_progress": grpc.StatusCode.ABORTED,
-    "aborted": grpc.StatusCode.ABORTED,
     "unavailable": grpc.StatusCode.UNAVAILABLE,
     "no_answer": grpc.StatusCode.DEADLINE_EXCEEDED,
 }
@@ -150,39 +146,25 @@ def _gift_card(reply: dict[str, Any]) -> pb.GiftCard:
     )
 
 
-class PaymentsServicer(pb_grpc.PaymentsServiceServicer):
+class PaymentsServicer(CommandCalls, pb_grpc.PaymentsServiceServicer):
     """PaymentsService over a Payments application; calls run through `runner`."""
+
+    service_name = SERVICE_NAME
+    status_codes = STATUS_CODES
+    # No ValueError/KeyError/TypeError as "invalid": its text could hold request data (a
+    # card); it is INTERNAL without its text.
+    bad_input_is_invalid = False
 
     def __init__(self, app: Payments, runner: DbRunner) -> None:
         self.app = app
         self.commands = PaymentsCommands(app)
         self.runner = runner
 
-    # -- plumbing ---------------------------------------------------------------------------
-
-    async def _call(
-        self, name: str, fn: Callable[[Any], R], request: Any, context: grpc.aio.ServicerContext
-    ) -> R:
-        headers = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
-        try:
-            with telemetry.span_from(headers, f"grpc {SERVICE_NAME}/{name}"):
-                return await self.runner.call(fn, request)
-        except PaymentOutcomeError as exc:
-            await _abort(
-                context,
-                exc.code,
-                str(exc),
-                ((PAYMENT_ID_KEY, exc.payment_id), (PAYMENT_STATUS_KEY, exc.status)),
-            )
-        except CommandError as exc:
-            await _abort(context, exc.code, str(exc))
-        except IntegrityError as exc:
-            await _abort(context, "aborted", f"a concurrent change won, retry: {exc}")
-        except Exception:
-            # Never the exception text: a bug's message could hold request data (a card).
-            log.exception("gRPC %s failed", name)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
+    def refusal_metadata(self, error: CommandError) -> Sequence[tuple[str, str]]:
+        """A PaymentOutcomeError names its payment in the trailing metadata."""
+        if isinstance(error, PaymentOutcomeError):
+            return ((PAYMENT_ID_KEY, error.payment_id), (PAYMENT_STATUS_KEY, error.status))
+        return ()
 
     def _payment(self, payment_id: str | UUID) -> pb.Payment:
         """The payment as the API shows it: the application's outcome, with the request's
@@ -434,7 +416,7 @@ class PaymentsServicer(pb_grpc.PaymentsServiceServicer):
         end = req.created_to.ToDatetime(UTC) if req.HasField("created_to") else None
         if start is not None and end is not None and start >= end:
             raise CommandError("created_from must be before created_to", "invalid")
-        after = _page_position(req.page_token)
+        after = page_position(req.page_token, "ListPayments")
         page: list[pb.Payment] = []
         last = after
         for requested in self._requests_after(after):
@@ -449,7 +431,7 @@ class PaymentsServicer(pb_grpc.PaymentsServiceServicer):
             if req.status and payment.status != req.status:
                 continue
             if len(page) == size:  # one more match exists: there is a next page
-                return pb.ListPaymentsResponse(payments=page, next_page_token=_page_token(last))
+                return pb.ListPaymentsResponse(payments=page, next_page_token=page_token(last))
             page.append(payment)
             last = requested.position
         return pb.ListPaymentsResponse(payments=page)
@@ -625,36 +607,6 @@ class PaymentsServicer(pb_grpc.PaymentsServiceServicer):
             ],
             completed_at=_timestamp_ms(reply["completed_at_ms"]),
         )
-
-
-async def _abort(
-    context: grpc.aio.ServicerContext,
-    code: str,
-    message: str,
-    extra: Sequence[tuple[str, str]] = (),
-) -> NoReturn:
-    status = STATUS_CODES.get(code, grpc.StatusCode.FAILED_PRECONDITION)
-    await context.abort(status, message, trailing_metadata=((ERROR_CODE_KEY, code), *extra))
-    raise AssertionError("unreachable")  # pragma: no cover - abort raises
-
-
-def _page_token(position: int) -> str:
-    # Opaque to callers; a versioned prefix leaves room to change what it holds.
-    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode("ascii")
-
-
-def _page_position(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        version, _, position = (
-            base64.urlsafe_b64decode(token.encode("ascii")).decode().partition(":")
-        )
-        if version != "v1" or not position.isdigit():
-            raise ValueError(token)
-        return int(position)
-    except (ValueError, UnicodeError) as exc:
-        raise CommandError("page_token is not one ListPayments gave", "invalid") from exc
 
 
 def grpc_api(app: Payments) -> GrpcFactory:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,9 +35,15 @@ from tillstream.grpcserver import DbRunner, GrpcServer
 from tillstream.natsserver import NatsServer, free_port
 from tillstream.payments.v1 import payments_service_pb2 as pb
 from tillstream.payments.v1 import payments_service_pb2_grpc as pb_grpc
-from tillstream.service import ServiceHost
 from tillstream.settings import Settings
-from tillstream.testing import ask_service, card_number, test_settings
+from tillstream.testing import (
+    ask_service,
+    card_number,
+    grpc_test_server,
+    refused,
+    running_host,
+    test_settings,
+)
 
 Code = grpc.StatusCode
 STORE = "s001"
@@ -127,18 +134,16 @@ def settings(tmp_path: Path) -> Settings:
     return test_settings(tmp_path / "data")
 
 
-async def serve(app: Payments, executor: ThreadPoolExecutor) -> Api:
+@asynccontextmanager
+async def serve(app: Payments, executor: ThreadPoolExecutor) -> AsyncIterator[Api]:
+    """PaymentsService over `app` on a free port; `app` is closed afterwards."""
     runner = DbRunner(executor, app)
-    server = GrpcServer("payments", grpc_api(app), runner, host="127.0.0.1", port=0, grace=1.0)
-    port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    return Api(app, runner, server, channel, pb_grpc.PaymentsServiceStub(channel))
-
-
-async def shut(api: Api) -> None:
-    await api.channel.close()
-    await api.server.stop()
-    api.app.close()
+    try:
+        async with grpc_test_server("payments", grpc_api(app), runner) as served:
+            channel = served.channel
+            yield Api(app, runner, served.server, channel, pb_grpc.PaymentsServiceStub(channel))
+    finally:
+        app.close()
 
 
 @pytest.fixture
@@ -150,11 +155,8 @@ def acquirer() -> CountingAcquirer:
 async def api(
     settings: Settings, acquirer: CountingAcquirer, executor: ThreadPoolExecutor
 ) -> AsyncIterator[Api]:
-    served = await serve(build_application(settings, acquirer), executor)
-    try:
+    async with serve(build_application(settings, acquirer), executor) as served:
         yield served
-    finally:
-        await shut(served)
 
 
 @dataclass
@@ -177,22 +179,12 @@ async def host(
     link = HostAcquirer(
         "127.0.0.1", sim.port, 1.0, echo_interval=None, reversal_attempts=3, reversal_backoff=0.02
     )
-    served = await serve(build_application(settings, link), executor)
     try:
-        yield Host(sim, link, served)
+        async with serve(build_application(settings, link), executor) as served:
+            yield Host(sim, link, served)
     finally:
-        await shut(served)
         await asyncio.to_thread(link.close)
         await sim.stop()
-
-
-async def refused(call: Any, request: Any) -> tuple[grpc.StatusCode, str, str]:
-    """The status, message and tillstream-error-code of a refused call."""
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call(request)
-    error = info.value
-    trailing = dict(error.trailing_metadata() or ())
-    return error.code(), error.details() or "", str(trailing.get(ERROR_CODE_KEY, ""))
 
 
 def no_card_number_in(*messages: Any) -> None:
@@ -945,21 +937,20 @@ async def test_acquirer_down_is_unavailable(
     settings: Settings, executor: ThreadPoolExecutor
 ) -> None:
     link = HostAcquirer("127.0.0.1", free_port(), 0.2, echo_interval=None)
-    served = await serve(build_application(settings, link), executor)
     try:
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await served.stub.Authorize(authorize("down"))
-        error = info.value
-        trailing = dict(error.trailing_metadata() or ())
-        assert (error.code(), trailing[ERROR_CODE_KEY]) == (Code.UNAVAILABLE, "unavailable")
-        assert "acquirer unavailable" in (error.details() or "")
-        # Recorded, declined 91 (nothing was sent, so nothing was charged).
-        payment = await served.stub.GetPayment(
-            pb.GetPaymentRequest(payment_id=trailing[PAYMENT_ID_KEY])
-        )
-        assert (payment.status, payment.response_code) == (pb.PAYMENT_STATUS_DECLINED, "91")
+        async with serve(build_application(settings, link), executor) as served:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await served.stub.Authorize(authorize("down"))
+            error = info.value
+            trailing = dict(error.trailing_metadata() or ())
+            assert (error.code(), trailing[ERROR_CODE_KEY]) == (Code.UNAVAILABLE, "unavailable")
+            assert "acquirer unavailable" in (error.details() or "")
+            # Recorded, declined 91 (nothing was sent, so nothing was charged).
+            payment = await served.stub.GetPayment(
+                pb.GetPaymentRequest(payment_id=trailing[PAYMENT_ID_KEY])
+            )
+            assert (payment.status, payment.response_code) == (pb.PAYMENT_STATUS_DECLINED, "91")
     finally:
-        await shut(served)
         await asyncio.to_thread(link.close)
 
 
@@ -1001,10 +992,6 @@ async def test_service_host_serves_grpc_beside_nats(nats: NatsServer, tmp_path: 
         grpc_ports={"payments": port},
         grpc_host="127.0.0.1",
     )
-    host = ServiceHost(build(settings), settings, nats.url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(host.run(stop))
-    nc = await connect(nats.url, "test-client")
     body = {
         "idempotency_key": "k1",
         "sale_id": "sale-k1",
@@ -1015,38 +1002,37 @@ async def test_service_host_serves_grpc_beside_nats(nats: NatsServer, tmp_path: 
         "pan": VISA,
         "expiry": EXPIRY,
     }
-    try:
+    async with running_host(build(settings), settings, nats.url) as running:
+        nc = await connect(nats.url, "test-client")
+        try:
 
-        async def on_nats(payload: dict[str, Any]) -> dict[str, Any] | None:
-            try:
-                return await ask_service(nc, "payments", "authorize", payload)
-            except Exception:
-                return None  # the host is not subscribed yet
+            async def on_nats(payload: dict[str, Any]) -> dict[str, Any] | None:
+                try:
+                    return await ask_service(nc, "payments", "authorize", payload)
+                except Exception:
+                    return None  # the host is not subscribed yet
 
-        approved = await wait_for(lambda: on_nats(body), timeout=15)
-        assert approved["ok"] is True
-        refused_on_nats = await on_nats({**body, "idempotency_key": "k2", "pan": BAD_LUHN})
-        assert refused_on_nats is not None
-        assert host.grpc is not None and host.grpc.port == port
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.PaymentsServiceStub(channel)
-            again = await stub.Authorize(authorize("k1"))
-            assert (again.payment_id, again.auth_code) == (
-                approved["payment_id"],
-                approved["auth_code"],
-            )
-            code, message, error = await refused(stub.Authorize, authorize("k2", pan=BAD_LUHN))
-            assert {"code": error, "message": message} == refused_on_nats["error"]
-            assert code == Code.INVALID_ARGUMENT
-            stop.set()
-            await asyncio.wait_for(task, timeout=30)
-            health = health_pb2_grpc.HealthStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError):
-                await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
-    finally:
-        stop.set()
-        await nc.close()
-        await asyncio.wait_for(task, timeout=30)
+            approved = await wait_for(lambda: on_nats(body), timeout=15)
+            assert approved["ok"] is True
+            refused_on_nats = await on_nats({**body, "idempotency_key": "k2", "pan": BAD_LUHN})
+            assert refused_on_nats is not None
+            assert running.host.grpc is not None and running.host.grpc.port == port
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.PaymentsServiceStub(channel)
+                again = await stub.Authorize(authorize("k1"))
+                assert (again.payment_id, again.auth_code) == (
+                    approved["payment_id"],
+                    approved["auth_code"],
+                )
+                code, message, error = await refused(stub.Authorize, authorize("k2", pan=BAD_LUHN))
+                assert {"code": error, "message": message} == refused_on_nats["error"]
+                assert code == Code.INVALID_ARGUMENT
+                await running.stop()
+                health = health_pb2_grpc.HealthStub(channel)
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+        finally:
+            await nc.close()
 
 
 async def test_no_card_number_anywhere_after_the_grpc_flows(
