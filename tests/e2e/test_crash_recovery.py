@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from edge_agent.lanes import CompletionWatcher, Lane
-from tests.e2e.test_sale_through_five_services import STORE, ask, eventually
+from tests.e2e.test_sale_through_five_services import STORE
 from tillstream.bus import connect
 from tillstream.cli import _wait_catalog, seed_demo_store
 from tillstream.natsserver import NatsServer, free_port
 from tillstream.supervisor import Platform, status_of
-from tillstream.testing import test_settings
+from tillstream.testing import ask_ok as ask
+from tillstream.testing import eventually, test_settings
 
 pytestmark = pytest.mark.e2e
 CRASHED = ("inventory", "crm", "analytics")
