@@ -12,7 +12,9 @@ from edge_agent.devices.factory import DeviceConfigError, open_devices
 from edge_agent.devices.virtual_printer import VirtualPrinter
 from tillstream.events.v1.edge_pb2 import DeviceStatus, TerminalEvent
 
-FAST = ConcertTimings(ack_timeout=0.3, char_timeout=0.2, eot_timeout=0.2)
+# Short enough to keep the suite quick, long enough that a loaded CI machine does not miss a
+# handshake (0.3 s once dropped a prompt frame under load).
+FAST = ConcertTimings(ack_timeout=1.0, char_timeout=0.5, eot_timeout=0.5)
 
 
 def test_virtual_devices_work_through_the_real_drivers() -> None:

@@ -18,7 +18,7 @@ from edge_agent.devices.virtual_printer import VirtualPrinter
 from edge_agent.devices.virtual_terminal import VirtualTerminal
 from tillstream.events.v1.edge_pb2 import DeviceStatus
 
-FAST = ConcertTimings(ack_timeout=0.2, char_timeout=0.2, eot_timeout=0.2)
+FAST = ConcertTimings(ack_timeout=1.0, char_timeout=0.5, eot_timeout=0.5)  # see test_devices_concert
 
 
 def statuses(events: list[DeviceStatus]) -> list[str]:
