@@ -236,6 +236,9 @@ class OfflineSaleSink(EventSourcedSink):
     once; the batch's duplicates (sales and receipt numbers already stored) are found with
     one query before it is applied, not two reads per sale (issue 6)."""
 
+    #: The consumer fetches the next batch of a backlog while one is applied (issue 6).
+    fetch_ahead = True
+
     def __init__(self, app: Checkout) -> None:
         super().__init__(app, {OFFLINE_SALE_COMPLETED: self._on_offline_sale})
         self.checkout = app

@@ -4,7 +4,10 @@ as before; duplicates, redeliveries and inconsistent sales are handled as before
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,9 +19,11 @@ from checkout.bus import OfflineSaleSink
 from checkout.contracts import CheckoutContracts
 from checkout.domainmodel import ReceiptRef, Sale, SaleError, receipt_ref_id
 from checkout.main import build_application
-from tillstream.codec import ReceivedEvent
-from tillstream.consumer import Delivery
+from tillstream.bus import connect, ensure_platform_streams
+from tillstream.codec import IntegrationEvent, ReceivedEvent
+from tillstream.consumer import Consumer, Delivery
 from tillstream.events.v1 import checkout_pb2, common_pb2, edge_pb2
+from tillstream.natsserver import NatsServer
 from tillstream.testing import test_settings
 
 COMPLETED_AT_MS = 1_700_000_000_000
@@ -246,3 +251,60 @@ def test_existing_answers_for_more_ids_than_one_statement_takes(app: Checkout) -
     asked = [uuid4() for _ in range(Checkout.EXISTING_CHUNK * 2)] + stored
     assert app.existing(asked) == set(stored)
     assert app.existing([]) == set()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_backlog_fetched_ahead_is_applied_once_in_order_across_a_restart(
+    nats: NatsServer, app: Checkout
+) -> None:
+    """The edge consumer fetches a backlog's next batch while one is applied (issue 6). A
+    consumer stopped mid-backlog hands back the batch it fetched ahead; the next one goes on
+    from there: every sale ingested once, in the store's order, none lost."""
+    nc = await connect(nats.url, "test-backlog")
+    executor = ThreadPoolExecutor(1)
+    try:
+        js = nc.jetstream()
+        await ensure_platform_streams(js, 1)
+        sales = [(uuid4(), f"s001-03-{n}") for n in range(40)]
+        for n, (sale_id, receipt) in enumerate(sales):
+            event = IntegrationEvent.of(
+                "edge",
+                "s001",
+                "sale",
+                "offline_completed",
+                message=offline_sale(sale_id, receipt),
+                occurred_at=datetime.now(UTC),
+            )
+            await js.publish(event.subject, event.payload(), headers=event.headers(f"e:{n}"))
+
+        def consumer() -> Consumer:
+            return Consumer(
+                "checkout", "edge", 0, js, OfflineSaleSink(app), executor=executor, batch_size=4
+            )
+
+        first, second = consumer(), consumer()
+        assert first.fetch_ahead
+        stop = asyncio.Event()
+        running = asyncio.create_task(first.run(stop))
+        await until(lambda: first.stats.applied >= 8)
+        stop.set()
+        await running
+        assert first.stats.applied < len(sales)
+        stop = asyncio.Event()
+        running = asyncio.create_task(second.run(stop))
+        await until(lambda: app.tracked_position("edge.p0") >= len(sales))
+        stop.set()
+        await running
+    finally:
+        await nc.close()
+        executor.shutdown()
+    ingested = [e.originator_id for e in stored_events(app) if isinstance(e, Sale.Ingested)]
+    assert ingested == [sale_id for sale_id, _ in sales]
+    assert first.stats.applied + second.stats.applied == len(sales)
+    assert first.stats.dead_lettered == second.stats.dead_lettered == 0

@@ -28,10 +28,12 @@ a RefundRefusal and published for follow-up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from payments.domainmodel import (
     AUTHORIZED,
@@ -320,12 +322,63 @@ def on_terminal_approval(event: ReceivedEvent, uow: UnitOfWork) -> None:
     uow.add(payment)
 
 
+#: Ids asked about in one SQL statement, at most (SQLite's variable limit is 32766).
+STORED_CHUNK = 500
+
+
+def stored_ids(app: Any, aggregate_ids: Iterable[UUID]) -> set[UUID]:
+    """Which of these aggregates are in the store: one query per chunk on SQLite (other
+    stores: one event read per id, as a lookup would be, but no aggregate replayed)."""
+    wanted = list(dict.fromkeys(aggregate_ids))
+    recorder = app.recorder
+    if not isinstance(recorder, SQLiteAggregateRecorder):
+        return {i for i in wanted if recorder.select_events(i, limit=1)}
+    found: set[UUID] = set()
+    for start in range(0, len(wanted), STORED_CHUNK):
+        chunk = wanted[start : start + STORED_CHUNK]
+        statement = (
+            f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} "
+            f"WHERE originator_id IN ({','.join('?' * len(chunk))})"
+        )
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, [i.hex for i in chunk])
+            found.update(UUID(row[0]) for row in cursor.fetchall())
+    return found
+
+
+def created_ids(deliveries: Sequence[Delivery]) -> list[UUID]:
+    """The ids of the aggregates a batch's sales and terminal approvals would create (cash
+    tenders, terminal payments): a store's offline backlog brings thousands at once."""
+    ids: list[UUID] = []
+    for delivery in deliveries:
+        msg = delivery.event.message
+        if isinstance(msg, edge_pb2.TerminalApproval):
+            store_id = msg.store_id or delivery.event.store_id
+            ids.append(payment_uuid(store_id, msg.payment_id))
+        elif isinstance(msg, checkout_pb2.SaleCompleted):
+            ids.extend(
+                CashTender.create_id(msg.sale_id, index)
+                for index, tender in enumerate(msg.tenders)
+                if tender.kind == CASH
+            )
+    return ids
+
+
 class PaymentsSink(EventSourcedSink):
     """The tracking sink, plus a nudge once a batch has committed: when refunds or voids became
     owed to the acquirer, they are sent now rather than at the next timer tick. The
     nudge runs after the commit on the same thread as the batch (the service's database
     thread), so it never races a command; if it fails, what is owed stays owed for the
     timer (the batch itself is committed and never retried for it)."""
+
+    def unit_of_work(self, deliveries: Sequence[Delivery]) -> UnitOfWork:
+        """The new cash tenders and terminal payments are checked for duplicates with one
+        query per batch, not one read each (issue 6: an offline backlog's catch-up). On the
+        database thread, within the batch: nothing is written in between."""
+        ids = created_ids(deliveries)
+        if not ids:
+            return super().unit_of_work(deliveries)
+        return UnitOfWork(self.app, frozenset(ids) - stored_ids(self.app, ids))
 
     def apply(self, tracking_name: str, deliveries: Sequence[Delivery]) -> None:
         super().apply(tracking_name, deliveries)

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from payments.acquirer import SimulatedAcquirer
 from payments.application import AuthorizationRequest, Payments
 from payments.bus import HANDLERS, PaymentsCommands
+from payments.consumers import PaymentsSink
 from payments.contracts import PaymentsContracts
 from payments.domainmodel import Payment
 from payments.main import build_application
@@ -358,3 +359,40 @@ def test_offline_terminal_approvals_are_advised_and_late_declines_published(
 def test_malformed_terminal_approval_fails_for_the_dead_letter(flow: Flow) -> None:
     with pytest.raises(ValueError, match="terminal approval"):
         flow.deliver(approval(str(uuid4()), amount_minor=0), "edge.p0")
+
+
+def test_backlog_batch_checks_duplicates_in_one_query_and_records_each_once(
+    app: Payments,
+) -> None:
+    """An offline backlog arrives in large batches (issue 6): the sink finds which cash
+    tenders and terminal payments are stored already with one query per batch. Stored ones,
+    copies within the batch and new ones are each recorded exactly once."""
+    sink = PaymentsSink(app, HANDLERS)
+    stored, fresh = str(uuid4()), str(uuid4())
+    sink.apply("edge.p0", [Delivery(1, approval(stored))])
+
+    def cash_sale(sale_id: str) -> ReceivedEvent:
+        sale = checkout_pb2.SaleCompleted(
+            sale_id=sale_id,
+            store_id="s001",
+            lane_id="lane-2",
+            completed_at_ms=NOW_MS,
+            tenders=[tender("", "cash", 1000)],
+        )
+        return received(sale, "checkout.s001.sale.completed")
+
+    sink.apply("checkout.p0", [Delivery(1, cash_sale("sale-a"))])
+    edge = [approval(stored), approval(fresh), approval(fresh)]
+    sink.apply("edge.p0", [Delivery(n, event) for n, event in enumerate(edge, start=2)])
+    sales = [cash_sale("sale-a"), cash_sale("sale-b"), cash_sale("sale-b")]
+    sink.apply("checkout.p0", [Delivery(n, event) for n, event in enumerate(sales, start=2)])
+
+    uow = sink.unit_of_work([Delivery(9, approval(stored)), Delivery(10, approval(str(uuid4())))])
+    assert UUID(stored) not in uow.absent and len(uow.absent) == 1
+    assert isinstance(app.get_or_none(UUID(fresh)), Payment)
+    for sale_id in ("sale-a", "sale-b"):
+        assert isinstance(app.get_or_none(CashTender.create_id(sale_id, 0)), CashTender)
+    captured = Flow(app).published(payments_pb2.PaymentCaptured)
+    assert sorted(c.payment_id for c in captured) == sorted([stored, fresh])  # type: ignore[attr-defined]
+    recorded = [n for n in app.notifications(1, 10_000) if n.topic.endswith("CashTender.Recorded")]
+    assert len(recorded) == 2
