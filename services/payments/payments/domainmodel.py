@@ -19,6 +19,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -725,14 +726,7 @@ class Payment(Aggregate):
                 f"a {self.kind} is not captured by its approval; use authorize/complete"
             )
         self._captured(
-            sale_id=self.sale_id,
-            store_id=self.store_id,
-            amount_minor=self.amount_minor,
-            currency=self.currency,
-            tender=self.tender,
-            card_token=self.card_token,
-            masked_pan=self.masked_pan,
-            scheme=self.scheme,
+            **self._facts(),
             auth_code=auth_code,
             rrn=rrn,
             captured_at=captured_at or _now(),
@@ -774,20 +768,26 @@ class Payment(Aggregate):
         if operation_key:
             self.operations[operation_key] = Operation("capture", body_hash, amount_minor)
 
+    def _facts(self) -> dict[str, Any]:
+        """What every outcome event of a payment repeats: its sale, store, amount and card."""
+        return {
+            "sale_id": self.sale_id,
+            "store_id": self.store_id,
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "tender": self.tender,
+            "card_token": self.card_token,
+            "masked_pan": self.masked_pan,
+            "scheme": self.scheme,
+        }
+
     def authorize(self, auth_code: str, rrn: str, reference: str = "") -> None:
         """The acquirer approved a pre-authorization: the amount is held, not captured."""
         self._check_pending()
         if self.kind != PREAUTH:
             raise IllegalTransitionError(f"a {self.kind} is captured, not only authorized")
         self._authorized(
-            sale_id=self.sale_id,
-            store_id=self.store_id,
-            amount_minor=self.amount_minor,
-            currency=self.currency,
-            tender=self.tender,
-            card_token=self.card_token,
-            masked_pan=self.masked_pan,
-            scheme=self.scheme,
+            **self._facts(),
             auth_code=auth_code,
             rrn=rrn,
             reference=reference,
@@ -858,14 +858,7 @@ class Payment(Aggregate):
         if response_code == APPROVED_CODE:
             raise PaymentError("a decline cannot carry the approval code")
         self._declined(
-            sale_id=self.sale_id,
-            store_id=self.store_id,
-            amount_minor=self.amount_minor,
-            currency=self.currency,
-            tender=self.tender,
-            card_token=self.card_token,
-            masked_pan=self.masked_pan,
-            scheme=self.scheme,
+            **self._facts(),
             response_code=response_code,
             reason=reason,
             lane_id=lane_id,
