@@ -103,6 +103,18 @@ def _plain(report: Any) -> dict[str, Any]:
     return plain
 
 
+def _gift_card_sale_args(body: Mapping[str, Any]) -> tuple[str, str, str, str, int, str | None]:
+    """A redemption's or refund's fields: number, store, operation key, sale, amount, currency."""
+    return (
+        text(body, "number"),
+        text(body, "store_id"),
+        text(body, "operation_key"),
+        text(body, "sale_id"),
+        integer(body, "amount_minor"),
+        _optional_currency(body),
+    )
+
+
 def _authorization_request(body: Mapping[str, Any]) -> AuthorizationRequest:
     return AuthorizationRequest(
         idempotency_key=text(body, "idempotency_key"),
@@ -361,29 +373,13 @@ class PaymentsCommands:
 
     def redeem_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, sale_id, amount_minor, currency?}."""
-        args = (
-            text(body, "number"),
-            text(body, "store_id"),
-            text(body, "operation_key"),
-            text(body, "sale_id"),
-            integer(body, "amount_minor"),
-            _optional_currency(body),
-        )
         with _refusals:
-            return gift_card_reply(self.app.redeem_gift_card(*args))
+            return gift_card_reply(self.app.redeem_gift_card(*_gift_card_sale_args(body)))
 
     def refund_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, sale_id, amount_minor, currency?}."""
-        args = (
-            text(body, "number"),
-            text(body, "store_id"),
-            text(body, "operation_key"),
-            text(body, "sale_id"),
-            integer(body, "amount_minor"),
-            _optional_currency(body),
-        )
         with _refusals:
-            return gift_card_reply(self.app.refund_gift_card(*args))
+            return gift_card_reply(self.app.refund_gift_card(*_gift_card_sale_args(body)))
 
     def block_gift_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """{number, store_id, operation_key, reason?}."""
