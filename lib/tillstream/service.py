@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +60,16 @@ class Subscription:
     events: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """Work a service does by itself every `interval` seconds (owed reversals, refunds, ...),
+    run on the service's database thread like a command, so it never races one."""
+
+    interval: float
+    work: Callable[[], Any]
+    name: str = "periodic"
+
+
 @dataclass
 class ServiceDefinition:
     """What a service is made of; built by the service's composition root."""
@@ -79,6 +89,8 @@ class ServiceDefinition:
     #: called with the NATS URL the host connected to, before consumers start: parts that
     #: keep a connection of their own (a KV writer, a web server's feed) use the same server
     connected: Callable[[str], None] | None = None
+    #: the service's own periodic work, run by the host until it stops
+    periodic: Sequence[Periodic] = ()
 
 
 def encode_reply(body: dict[str, Any]) -> bytes:
@@ -110,6 +122,25 @@ class ServiceHost:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._command_slots = asyncio.Semaphore(MAX_COMMANDS_IN_FLIGHT)
 
+    async def _every(self, periodic: Periodic, stop: asyncio.Event) -> None:
+        """`periodic.work` every `periodic.interval` seconds until `stop`; a failing round is
+        logged (loudly the first time in a row) and the next one tries again."""
+        failures = 0
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), periodic.interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                result = await self.db_runner.call(periodic.work)
+                failures = 0
+                log.info("%s %s: %s", self.definition.name, periodic.name, result)
+            except Exception as error:  # the next round tries again
+                failures += 1
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                log.log(level, "%s %s failed: %r", self.definition.name, periodic.name, error)
+
     async def run(self, stop: asyncio.Event) -> None:
         d = self.definition
         telemetry.setup(d.name, self.settings.otel_exporter)
@@ -139,6 +170,8 @@ class ServiceHost:
                 )
                 self.consumers.append(consumer)
                 tasks.append(asyncio.create_task(consumer.run(stop), name=consumer.durable))
+        for each in d.periodic:
+            tasks.append(asyncio.create_task(self._every(each, stop), name=each.name))
         for command, handler in d.commands.items():
             sub = await self.nc.subscribe(
                 command_subject(d.name, command), queue=d.name, cb=self._dispatcher(handler)

@@ -22,10 +22,10 @@ from payments.domainmodel import (
 )
 from payments.hostlink import HostAcquirer
 from payments.risk import RiskPolicy
-from payments.timers import REVERSAL_RETRY_ENV, CommandTimer, retry_interval
+from payments.timers import REVERSAL_RETRY_ENV, retry_interval
 from payments.vault import CardVault
 from tillstream.eventstore import event_store_env
-from tillstream.service import ServiceDefinition, Subscription, run_service
+from tillstream.service import Periodic, ServiceDefinition, Subscription, run_service
 from tillstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,16 +86,26 @@ def build_acquirer(settings: Settings) -> Acquirer:
     return host
 
 
-def build_timer(settings: Settings) -> CommandTimer | None:
-    """The timer that retries owed reversals, sends owed advices and owed refunds every
-    TILLSTREAM_PAYMENTS_REVERSAL_RETRY_SECONDS (default 30; 0 turns it off), by sending the
-    service its own commands."""
+#: The commands the service runs by itself: owed operations sent (again) to the acquirer.
+OWED_WORK = ("retry_reversals", "send_advices", "send_refunds")
+
+
+def owed_work(commands: PaymentsCommands) -> tuple[Periodic, ...]:
+    """Owed reversals, advices and refunds sent every TILLSTREAM_PAYMENTS_REVERSAL_RETRY_SECONDS
+    (default 30; 0 turns it off)."""
     interval = retry_interval(os.environ.get(REVERSAL_RETRY_ENV))
     if not interval:
-        return None
-    nats_url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
-    commands = ("retry_reversals", "send_advices", "send_refunds")
-    return CommandTimer(nats_url, SERVICE, commands, interval)
+        return ()
+    handlers = commands.handlers()
+
+    def work() -> dict[str, Any]:
+        # Each command's reply, lists shortened to their length for the log line.
+        return {
+            name: {k: (len(v) if isinstance(v, list) else v) for k, v in handlers[name]({}).items()}
+            for name in OWED_WORK
+        }
+
+    return (Periodic(interval, work, "owed operations"),)
 
 
 def build(settings: Settings) -> ServiceDefinition:
@@ -105,9 +115,7 @@ def build(settings: Settings) -> ServiceDefinition:
     acquirer = build_acquirer(settings)
     app = build_application(settings, acquirer)
     sink = PaymentsSink(app, HANDLERS)
-    timer = build_timer(settings)
-    if timer is not None:
-        timer.start()
+    commands = PaymentsCommands(app)
 
     def stats() -> dict[str, Any]:
         totals = app.summary()
@@ -121,16 +129,15 @@ def build(settings: Settings) -> ServiceDefinition:
             "checkout": Subscription(sink, CHECKOUT_EVENTS),
             "edge": Subscription(sink, EDGE_EVENTS),
         },
-        commands=PaymentsCommands(app).handlers(),
+        commands=commands.handlers(),
+        periodic=owed_work(commands),
         grpc=grpc_api(app),
         stats=stats,
-        close=lambda: _close(acquirer, timer),
+        close=lambda: _close(acquirer),
     )
 
 
-def _close(acquirer: Acquirer, timer: CommandTimer | None) -> None:
-    if timer is not None:
-        timer.close()
+def _close(acquirer: Acquirer) -> None:
     if isinstance(acquirer, HostAcquirer):
         acquirer.close()
 
